@@ -1,0 +1,125 @@
+"""Oxford-IIIT Pet: reading images and trimaps, the train/val carve-out, and joint transforms.
+
+Classes are the trimap's, renumbered so that 0 is background:
+    trimap 1 (pet) -> 1, trimap 2 (background) -> 0, trimap 3 (border, "not classified") -> 2.
+Masks are only ever resized with nearest-neighbour interpolation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+CLASSES = ("background", "pet", "border")
+# RGB colours of the classes in overlays and legends.
+CLASS_COLORS = ((30, 30, 30), (255, 140, 0), (0, 200, 255))
+# trimap value -> class index (index 0 of the LUT is unused by the release).
+_TRIMAP_LUT = np.array([0, 1, 0, 2], dtype=np.uint8)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Every VAL_EVERY-th trainval image (sorted by name) is held out for validation curves and
+# model selection: 30 of 300, spread over the three breeds. The test split is never touched here.
+VAL_EVERY = 10
+
+
+def default_root() -> Path:
+    """The dataset folder: $FCN_DEMO_DATA, else ../shared/oxford-iiit-pet beside the repo."""
+    return Path(os.environ.get("FCN_DEMO_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet"))
+
+
+def read_split(root: Path, split: str) -> list[str]:
+    """Image names of the official ``trainval`` or ``test`` split, sorted."""
+    if split not in ("trainval", "test"):
+        raise ValueError(f"split must be 'trainval' or 'test', got {split!r}")
+    lines = (Path(root) / "annotations" / f"{split}.txt").read_text().splitlines()
+    return sorted(line.split()[0] for line in lines if line.strip() and not line.startswith("#"))
+
+
+def carve_val(names: list[str]) -> tuple[list[str], list[str]]:
+    """Split trainval names into (train, val) by the fixed rule above."""
+    names = sorted(names)
+    val = names[::VAL_EVERY]
+    held = set(val)
+    return [n for n in names if n not in held], val
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open any image PIL reads (by content, not extension: the release has a GIF and an RGBA PNG
+    named .jpg) as RGB, first frame, EXIF orientation applied."""
+    with Image.open(path) as im:
+        im.seek(0)
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            # Composite transparency over white rather than letting it turn black.
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        return im.convert("RGB")
+
+
+def load_trimap(path: str | Path) -> np.ndarray:
+    """A trimap PNG as an (H, W) uint8 array of class indices."""
+    with Image.open(path) as im:
+        arr = np.asarray(im)
+    if arr.ndim != 2 or arr.max() > 3:
+        raise ValueError(f"{path}: not a trimap (values 1..3 expected)")
+    return _TRIMAP_LUT[arr]
+
+
+def resize_short(img: Image.Image, short: int, resample=Image.BILINEAR) -> Image.Image:
+    """Resize so the shorter side is ``short`` px, keeping the aspect ratio."""
+    w, h = img.size
+    s = short / min(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), resample)
+
+
+def train_transform(crop: int) -> v2.Compose:
+    """Joint augmentation: geometric ops move image and mask together (mask: nearest), colour only the image."""
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(crop, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(0.3, 0.3, 0.3, 0.03),
+            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+        ]
+    )
+
+
+class PetSegmentation(Dataset):
+    """Images and class masks of a list of names, decoded once and kept in memory.
+
+    Args:
+        names: image names (``Abyssinian_100``, ...).
+        short: images and masks are stored resized to this shorter side (``None``: original size).
+        transform: a joint v2 transform; without one, items are the stored image as float [0, 1].
+    """
+
+    def __init__(self, root: Path, names: list[str], short: int | None = None, transform=None) -> None:
+        self.root, self.names, self.transform = Path(root), list(names), transform
+        self.items = [self._load(n, short) for n in self.names]
+
+    def _load(self, name: str, short: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        img = load_image(self.root / "images" / f"{name}.jpg")
+        mask = Image.fromarray(load_trimap(self.root / "annotations" / "trimaps" / f"{name}.png"))
+        if short:
+            img, mask = resize_short(img, short), resize_short(mask, short, Image.NEAREST)
+        return (
+            tv_tensors.Image(torch.from_numpy(np.array(img)).permute(2, 0, 1)),
+            tv_tensors.Mask(torch.from_numpy(np.array(mask)).long()),
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img, mask = self.items[i]
+        if self.transform is not None:
+            return self.transform(img, mask)
+        return img.float() / 255, mask

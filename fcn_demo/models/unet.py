@@ -1,0 +1,88 @@
+"""U-Net (Ronneberger et al., 2015) on the same VGG16 encoder as the FCNs.
+
+The encoder is VGG16 up to pool4 (four resolutions, as in the original U-Net); a small
+bottleneck at stride 16 replaces conv5, and the decoder upsamples 2x at a time, concatenating the
+encoder features of the same resolution (conv4 .. conv1) at every scale. Each decoder stage also
+has a 1x1 class-score layer (trained with deep supervision), so the demo can show what every
+stage would predict on its own.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .backbone import CAFFE_MEAN_STD, TAP_CHANNELS, VGG16Backbone
+
+# Encoder taps the decoder concatenates, deepest first, and the stride of each.
+SKIP_TAPS = ("conv4", "conv3", "conv2", "conv1")
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DoubleConv(nn.Sequential):
+    """U-Net's unit: two 3x3 conv + BN + ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
+
+
+class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["semantic-segmentation", "unet"]):
+    """U-Net with a VGG16 encoder.
+
+    ``forward`` returns ``out`` (logits at input size) and ``stage16`` / ``stage8`` / ``stage4`` /
+    ``stage2`` / ``stage1``: the class scores of the bottleneck and of each decoder stage, at their
+    own stride.
+
+    Args:
+        num_classes: number of output classes.
+        center_channels: width of the stride-16 bottleneck.
+        decoder_channels: widths of the decoder stages at strides 8, 4, 2, 1.
+        mean, std: input normalisation of the encoder's pretrained weights (RGB, [0, 1] inputs).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        center_channels: int = 256,
+        decoder_channels: list[int] = (128, 64, 32, 32),
+        mean: list[float] = CAFFE_MEAN_STD[0],
+        std: list[float] = CAFFE_MEAN_STD[1],
+    ) -> None:
+        super().__init__()
+        decoder_channels = list(decoder_channels)
+        if len(decoder_channels) != len(SKIP_TAPS):
+            raise ValueError(f"decoder_channels needs {len(SKIP_TAPS)} widths, got {decoder_channels}")
+        self.backbone = VGG16Backbone("pool4", mean=mean, std=std)
+        self.center = DoubleConv(TAP_CHANNELS["pool4"], center_channels)
+        blocks, scores = [], [nn.Conv2d(center_channels, num_classes, 1)]
+        in_ch = center_channels
+        for tap, out_ch in zip(SKIP_TAPS, decoder_channels):
+            blocks.append(DoubleConv(in_ch + TAP_CHANNELS[tap], out_ch))
+            scores.append(nn.Conv2d(out_ch, num_classes, 1))
+            in_ch = out_ch
+        self.decoder = nn.ModuleList(blocks)
+        # scores[-1] is the final classifier; the others are the per-stage (deep supervision) heads.
+        self.scores = nn.ModuleList(scores)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Segment ``x`` (N, 3, H, W), RGB in [0, 1]."""
+        taps = self.backbone(x)
+        y = self.center(taps["pool4"])
+        out = {"stage16": self.scores[0](y)}
+        for tap, block, score, stride in zip(SKIP_TAPS, self.decoder, self.scores[1:], (8, 4, 2, 1)):
+            skip = taps[tap]
+            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = block(torch.cat([y, skip], dim=1))
+            out[f"stage{stride}"] = score(y)
+        out["out"] = out["stage1"]
+        return out

@@ -1,0 +1,70 @@
+"""Device, precision and the one way a model is run on an image of any size."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+# Inference resizes the image so its shorter side is this many pixels (the scale the models were
+# trained at: crops of images whose shorter side was 256) and maps the logits back to full size.
+WORKING_SHORT_SIDE = 256
+
+
+def pick_device() -> torch.device:
+    """CUDA when there is one, else CPU. Called once; the device is passed on explicitly."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware does it fast (CUDA with bf16, CPUs with AVX512-BF16/AMX), fp16 on
+    older GPUs, else None (plain fp32)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context for ``device`` (a no-op when ``dtype`` is None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def working_size(h: int, w: int, short: int = WORKING_SHORT_SIDE) -> tuple[int, int]:
+    s = short / min(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+@torch.inference_mode()
+def run_model(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    short: int | None = WORKING_SHORT_SIDE,
+    **forward_kwargs,
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` on one image (3, H, W) float [0, 1]: resized to the working size, all outputs
+    returned in fp32 on the CPU, ``out`` upsampled back to (H, W)."""
+    h, w = image.shape[-2:]
+    x = image.unsqueeze(0).to(device)
+    if short:
+        x = F.interpolate(x, size=working_size(h, w, short), mode="bilinear", align_corners=False, antialias=True)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(device, dtype):
+        out = model(x, **forward_kwargs)
+    out = {k: v.float().cpu() for k, v in out.items()}
+    out["out"] = F.interpolate(out["out"], size=(h, w), mode="bilinear", align_corners=False)
+    return out
