@@ -80,16 +80,17 @@ def resize_short(img: Image.Image, short: int, resample=Image.BILINEAR) -> Image
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), resample)
 
 
-def train_transform(crop: int) -> v2.Compose:
-    """Joint augmentation: geometric ops move image and mask together (mask: nearest), colour only the image."""
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(crop, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(0.3, 0.3, 0.3, 0.03),
-            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
-        ]
-    )
+def train_transform(crop: int, color: bool = True) -> v2.Compose:
+    """Joint augmentation: geometric ops move image and mask together (v2 resizes a Mask with
+    nearest), colour jitter touches only the image."""
+    ops = [
+        v2.RandomResizedCrop(crop, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
+        v2.RandomHorizontalFlip(),
+    ]
+    if color:
+        ops.append(v2.ColorJitter(0.3, 0.3, 0.3, 0.03))
+    ops.append(v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True))
+    return v2.Compose(ops)
 
 
 class PetSegmentation(Dataset):

@@ -107,6 +107,20 @@ def loss_fn(out: dict[str, torch.Tensor], target: torch.Tensor, cfg: TrainConfig
     return loss
 
 
+def train_step(model, img, mask, opt, scaler, cfg: TrainConfig, weight, device, dtype) -> float:
+    """One optimisation step on a batch; returns the loss."""
+    img = img.to(device).contiguous(memory_format=torch.channels_last)
+    mask = mask.to(device)
+    with autocast(device, dtype):
+        out = model(img)
+    loss = loss_fn(out, mask, cfg, weight.to(device))
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss.item()
+
+
 def square_thumb(arr: torch.Tensor, size: int, nearest: bool) -> torch.Tensor:
     """Centre square crop of (C, H, W) resized to size x size."""
     h, w = arr.shape[-2:]
@@ -196,17 +210,8 @@ def train(cfg: TrainConfig, out_dir: Path) -> dict:
         te = time.perf_counter()
         losses = []
         for img, mask in tqdm(loader, desc=f"{cfg.variant} epoch {epoch}/{cfg.epochs}", leave=False):
-            img = img.to(device).contiguous(memory_format=torch.channels_last)
-            mask = mask.to(device)
-            with autocast(device, dtype):
-                out = model(img)
-            loss = loss_fn(out, mask, cfg, weight.to(device))
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            losses.append(train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype))
             sched.step()
-            losses.append(loss.item())
             seen += img.shape[0]
         train_time += time.perf_counter() - te
         val, preds = validate(model, val_set, cfg, device, dtype, weight)

@@ -35,7 +35,7 @@ CAFFE_MEAN_STD = ([122.67892 / 255, 116.66877 / 255, 104.00699 / 255], [1 / 255]
 def _tap_names(layout: list[int | str]) -> dict[int, str]:
     """Map Sequential indices to tap names: last ReLU of block k -> convk, its pool -> poolk."""
     names, idx, block = {}, 0, 1
-    for i, v in enumerate(layout):
+    for v in layout:
         if v == "M":
             names[idx - 1] = f"conv{block}"  # the ReLU just before the pool
             names[idx] = f"pool{block}"

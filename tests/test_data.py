@@ -1,0 +1,73 @@
+"""Reading the real files in shared/: trimap mapping, the release's quirky files, splits, transforms."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+
+from fcn_demo.data import (
+    VAL_EVERY,
+    PetSegmentation,
+    carve_val,
+    load_image,
+    load_trimap,
+    read_split,
+    train_transform,
+)
+
+
+def test_trimap_values_map_to_classes(data_root):
+    path = data_root / "annotations" / "trimaps" / "Abyssinian_100.png"
+    raw = np.asarray(Image.open(path))
+    mask = load_trimap(path)
+    assert set(np.unique(raw)) == {1, 2, 3}
+    assert (mask[raw == 1] == 1).all()  # pet
+    assert (mask[raw == 2] == 0).all()  # background
+    assert (mask[raw == 3] == 2).all()  # border
+
+
+def test_quirky_files_load_as_rgb(data_root):
+    gif = data_root / "images" / "Abyssinian_34.jpg"
+    rgba = data_root / "images" / "Abyssinian_5.jpg"
+    assert Image.open(gif).format == "GIF" and Image.open(rgba).mode == "RGBA"
+    for path in (gif, rgba):
+        img = load_image(path)
+        assert img.mode == "RGB" and min(img.size) > 32
+        assert np.asarray(img).std() > 10  # a real picture, not a blank frame
+
+
+def test_splits_and_validation_carve_out(data_root):
+    trainval, test = read_split(data_root, "trainval"), read_split(data_root, "test")
+    assert len(trainval) == 300 and len(test) == 298
+    assert not set(trainval) & set(test)
+    train, val = carve_val(trainval)
+    assert len(val) == 300 // VAL_EVERY and len(train) + len(val) == 300
+    assert not set(train) & set(val)
+    assert carve_val(list(reversed(trainval))) == (train, val)  # fixed, whatever the order
+    assert {n.rsplit("_", 1)[0] for n in val} == {"Abyssinian", "Bengal", "american_bulldog"}
+
+
+def test_dataset_items(data_root):
+    ds = PetSegmentation(data_root, ["Abyssinian_5", "Bengal_100"], short=64)
+    img, mask = ds[0]
+    assert img.dtype == torch.float32 and img.min() >= 0 and img.max() <= 1
+    assert min(img.shape[-2:]) == 64 and mask.shape == img.shape[-2:]
+    assert set(mask.unique().tolist()) <= {0, 1, 2}
+
+
+def test_joint_transform_keeps_image_and_mask_aligned():
+    torch.manual_seed(0)
+    mask = torch.zeros(120, 160, dtype=torch.long)
+    mask[30:90, 40:100] = 1
+    mask[30:90, 100:104] = 2
+    # The image is the mask drawn in grey levels, so any misalignment or blending shows.
+    image = tv_tensors.Image((mask * 100).to(torch.uint8).expand(3, -1, -1).clone())
+    t = train_transform(64, color=False)
+    for _ in range(10):
+        img, m = t(image, tv_tensors.Mask(mask))
+        assert img.shape[-2:] == m.shape[-2:] == (64, 64)
+        assert set(m.unique().tolist()) <= {0, 1, 2}  # nearest: no new labels
+        agree = (img[0] * 255 / 100).round() == m
+        assert agree.float().mean() > 0.9  # bilinear image edges differ, the rest matches

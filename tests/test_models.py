@@ -1,0 +1,142 @@
+"""Every registered variant: shapes, keys, gradients, save/load round trip; backbone weight import."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fcn_demo.models import FCN, IMAGENET_MEAN_STD, VARIANTS, VGG16Backbone, build_model, get_variant
+from fcn_demo.models.fcn import Upsample2x
+from fcn_demo.pretrained import convert_hed_h5, load_backbone, torchvision_state_dict
+
+
+def _seeded(name: str, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(name, **kw).eval()
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+class TestVariant:
+    @pytest.mark.parametrize("size", [(67, 93), (32, 32), (45, 130)])
+    def test_output_shape_and_keys(self, name, size):
+        model = _seeded(name)
+        with torch.no_grad():
+            out = model(torch.rand(2, 3, *size))
+        assert out["out"].shape == (2, 3, *size)
+        assert set(out) == {"out"} | {k for k, _ in get_variant(name).maps}
+        for key, _ in get_variant(name).maps:
+            assert out[key].shape[:2] == (2, 3) and torch.isfinite(out[key]).all()
+
+    def test_backward(self, name):
+        model = _seeded(name).train()
+        x, y = torch.rand(2, 3, 64, 80), torch.randint(0, 3, (2, 64, 80))
+        out = model(x)
+        # The teaching maps count too: U-Net's per-stage heads only learn through deep supervision.
+        loss = F.cross_entropy(out["out"], y) + sum(v.mean() for v in out.values())
+        loss.backward()
+        grads = [p.grad for p in model.parameters()]
+        assert all(g is not None for g in grads)
+        assert sum(g.abs().sum().item() for g in grads) > 0
+
+    def test_save_load_round_trip(self, name, tmp_path):
+        model = _seeded(name)
+        x = torch.rand(1, 3, 64, 96)
+        model.save_pretrained(tmp_path)
+        loaded = get_variant(name).cls.from_pretrained(tmp_path, strict=True).eval()
+        assert set(loaded.state_dict()) == set(model.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x)["out"], model(x)["out"])
+
+
+def test_registry_rejects_unknown_names():
+    with pytest.raises(KeyError, match="valid: fcn32s, fcn16s, fcn8s, unet"):
+        get_variant("fcn4s")
+
+
+def test_skip_scores_start_at_zero_and_upsampling_is_bilinear():
+    model = _seeded("fcn8s")
+    for conv in model.score.values():
+        assert conv.weight.abs().sum() == 0 and conv.bias.abs().sum() == 0
+    up = Upsample2x(3)
+    x = torch.rand(1, 3, 5, 7)
+    ref = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    # Away from the border (where the transposed conv sees zero padding) it is bilinear interpolation.
+    torch.testing.assert_close(up(x)[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2])
+
+
+def test_init_from_coarser_keeps_the_parent_prediction():
+    parent = _seeded("fcn32s")
+    child = build_model("fcn16s").eval()
+    child.init_from_coarser(parent)
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        p, c = parent(x), child(x)
+    torch.testing.assert_close(c["score_pool5"], p["score_pool5"])
+    assert c["score_pool4"].abs().sum() == 0  # zero-initialised: the fused map is the upsampled pool5 map
+
+
+def test_drop_skips_removes_a_branch():
+    model = _seeded("fcn8s")
+    for conv in model.score.values():
+        torch.nn.init.normal_(conv.weight, std=0.1)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        full, ablated = model(x), model(x, drop_skips=("pool3",))
+        torch.testing.assert_close(ablated["fuse_pool4"], full["fuse_pool4"])
+        assert not torch.allclose(ablated["out"], full["out"])
+        assert ablated["score_pool3"].abs().sum() == 0
+
+
+def test_torchvision_weights_load_into_the_backbone():
+    """The ImageNet option, checked offline: a randomly initialised torchvision vgg16 stands in."""
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    tv = vgg16(weights=None).eval()
+    ours = VGG16Backbone("pool5", *IMAGENET_MEAN_STD).eval()
+    load_backbone(ours, torchvision_state_dict(tv))
+    x = torch.rand(1, 3, 64, 96)  # multiples of 32: torchvision's floor pools equal our ceil pools
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET_MEAN_STD)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)["pool5"], tv.features((x - mean) / std))
+
+
+def test_hed_keras_weights_convert_to_rgb_oihw(tmp_path):
+    """A file laid out like HED's .weights.h5 (HWIO kernels, BGR input) converts exactly."""
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(0)
+    path = tmp_path / "hed.weights.h5"
+    layout = [[3, 64, 64], [64, 128, 128], [128, 256, 256, 256], [256, 512, 512, 512], [512, 512, 512, 512]]
+    keras = []
+    with h5py.File(path, "w") as f:
+        for b, chans in enumerate(layout, start=1):
+            for j, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
+                name = "conv2d" if j == 0 else f"conv2d_{j}"
+                w = rng.standard_normal((3, 3, cin, cout)).astype(np.float32) * 0.01
+                bias = rng.standard_normal(cout).astype(np.float32)
+                f[f"block{b}/layers/{name}/vars/0"] = w
+                f[f"block{b}/layers/{name}/vars/1"] = bias
+                keras.append((w, bias))
+    state = convert_hed_h5(path)
+    backbone = VGG16Backbone("pool5")
+    load_backbone(backbone, state)
+    # conv1_1 on one pixel, the Keras way: BGR input, out[o] = sum_hwi x[h, w, i] * W[h, w, i, o] + b[o].
+    w, bias = keras[0]
+    patch_rgb = rng.random((3, 3, 3)).astype(np.float32)
+    expected = np.einsum("hwi,hwio->o", patch_rgb[..., ::-1], w) + bias
+    x = torch.from_numpy(patch_rgb).permute(2, 0, 1)[None]
+    got = F.conv2d(x, backbone.features[0].weight, backbone.features[0].bias)[0, :, 0, 0]
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-4, atol=1e-5)
+    # A deeper layer: plain HWIO -> OIHW.
+    w13 = keras[-1][0]
+    np.testing.assert_array_equal(backbone.features[28].weight.detach().numpy(), w13.transpose(3, 2, 0, 1))
+
+
+def test_unet_backbone_takes_the_layers_it_has():
+    full = torchvision_state_dict(VGG16Backbone("pool5"))
+    unet = build_model("unet")
+    load_backbone(unet.backbone, full)
+    torch.testing.assert_close(unet.backbone.features[21].weight, full["features.21.weight"])
+    assert isinstance(build_model("fcn16s"), FCN)
