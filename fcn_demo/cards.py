@@ -29,7 +29,6 @@ from .train import DEFAULT_EPOCHS, TrainConfig
 LICENSE = "cc-by-sa-4.0"  # the dataset's licence; weights trained on it are shared alike
 DATASET_ID = "oxford-iiit-pet"
 DATASET_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
-CODE_URL = "https://github.com/fcn-demo/fcn-demo"  # placeholder until the project is published
 TRAIN_COMMAND = "python -m fcn_demo.train --model all"
 # metrics.json key -> (model-index metric type, display name). The types follow the `mean_iou`
 # metric of HF evaluate where one exists.
@@ -99,8 +98,9 @@ def read_facts(root: Path, name: str, metrics: dict | None = None) -> VariantFac
         raise KeyError(f"{name} has no entry in {METRICS_NAME}: re-run `python -m fcn_demo.evaluate`")
     # safe_open reads only the header: shapes and dtypes, not the tensors.
     with safe_open(vdir / "model.safetensors", framework="pt") as f:
-        shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
-        dtypes = {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+        tensors = f.keys()  # a safe_open handle is not iterable itself
+        shapes = {k: f.get_slice(k).get_shape() for k in tensors}
+        dtypes = {str(f.get_slice(k).get_dtype()) for k in tensors}
     return VariantFacts(
         name=name,
         title=variant.title,
@@ -123,9 +123,10 @@ def _pct(x) -> str:
 
 
 def breeds(history: dict) -> list[str]:
-    """Breed names in the training data, from its image names (``Abyssinian_12`` -> ``Abyssinian``)."""
+    """Breed names in the training data, from its image names (``Abyssinian_12`` -> ``Abyssinian``).
+    Plain sort: the dataset capitalises cat breeds and writes dog breeds in lower case, so cats come first."""
     names = history.get("val_images", []) + history.get("replay_images", [])
-    return sorted({n.rsplit("_", 1)[0] for n in names}, key=str.lower)
+    return sorted({n.rsplit("_", 1)[0] for n in names})
 
 
 def eval_results(facts: VariantFacts, test_images: int, classes: list[str]) -> list[EvalResult]:
@@ -134,8 +135,8 @@ def eval_results(facts: VariantFacts, test_images: int, classes: list[str]) -> l
         task_type="image-segmentation",
         task_name="Semantic segmentation",
         dataset_type=DATASET_ID,
-        dataset_name=f"Oxford-IIIT Pet ({', '.join(breeds(facts.history))})",
-        dataset_split=f"test ({test_images} images)",
+        dataset_name=f"Oxford-IIIT Pet, {test_images} test images of {', '.join(breeds(facts.history))}",
+        dataset_split="test",
     )
     results = [
         EvalResult(**common, metric_type=mtype, metric_name=label, metric_value=round(facts.metrics[key], 4))
@@ -143,8 +144,9 @@ def eval_results(facts: VariantFacts, test_images: int, classes: list[str]) -> l
         if _finite(facts.metrics.get(key))
     ]
     results += [
-        EvalResult(**common, metric_type="iou", metric_name=f"IoU {cls}", metric_value=round(v, 4),
-                   metric_config=cls)  # fmt: skip
+        EvalResult(
+            **common, metric_type="iou", metric_name=f"IoU {cls}", metric_value=round(v, 4), metric_config=cls
+        )  # fmt: skip
         for cls, v in zip(classes, facts.metrics.get("iou", []))
         if _finite(v)
     ]
@@ -166,7 +168,14 @@ def card_metadata(facts: VariantFacts, metrics: dict) -> ModelCardData:
 
 def base_tags() -> list[str]:
     # model_hub_mixin tags: what PyTorchModelHubMixin itself adds, so the Hub counts the library.
-    return ["semantic-segmentation", "vgg16", "oxford-iiit-pet", "pytorch", "model_hub_mixin", "pytorch_model_hub_mixin"]
+    return [
+        "semantic-segmentation",
+        "vgg16",
+        "oxford-iiit-pet",
+        "pytorch",
+        "model_hub_mixin",
+        "pytorch_model_hub_mixin",
+    ]
 
 
 def train_command(facts: VariantFacts) -> str:
@@ -245,7 +254,7 @@ def variant_card(root: Path, name: str, metrics: dict | None = None) -> str:
 # {f.title} on Oxford-IIIT Pet ({len(breeds(h))} breeds)
 
 {f.title} semantic segmentation ({", ".join(metrics["classes"])}) with a VGG16 backbone, trained for the
-[fcn-demo]({CODE_URL}) teaching demo, which compares FCN-32s, FCN-16s, FCN-8s and U-Net side by side.
+fcn-demo teaching demo (a Gradio app), which compares FCN-32s, FCN-16s, FCN-8s and U-Net side by side.
 Architecture: [{paper}]({paper_url}).
 
 - Parameters: {f.parameters:,} ({f.weights_bytes / 2**20:.1f} MiB of `{f.weights_dtype}` in `model.safetensors`;
@@ -278,7 +287,7 @@ images after every epoch (row 0 ground truth, row 1 + e epoch e).
 
 ## Test metrics
 
-{metrics["split"]} split, {metrics["images"]} images, each run with its shorter side resized to
+Split `{metrics["split"]}`: {metrics["images"]} images, each run with its shorter side resized to
 {metrics["working_short_side"]} px and scored at full resolution. All variants, this one in bold (percent):
 
 {metrics_table(metrics, highlight=name)}
@@ -323,7 +332,7 @@ def repo_card(root: Path, repo_id: str) -> str:
 
 # fcn-demo: FCN-32s/16s/8s and U-Net on Oxford-IIIT Pet
 
-Weights of the [fcn-demo]({CODE_URL}) teaching demo: {len(facts)} semantic segmentation models
+Weights of the fcn-demo teaching demo (a Gradio app): {len(facts)} semantic segmentation models
 ({", ".join(metrics["classes"])}) on {len(breeds(h0))} breeds of the Oxford-IIIT Pet dataset, one folder
 each, with their training histories, training replays and model cards.
 
@@ -333,7 +342,7 @@ each, with their training histories, training replays and model cards.
 
 ## Test metrics
 
-{metrics["split"]} split, {metrics["images"]} images, shorter side resized to {metrics["working_short_side"]} px (percent):
+Split `{metrics["split"]}`: {metrics["images"]} images, shorter side resized to {metrics["working_short_side"]} px (percent):
 
 {metrics_table(metrics)}
 
@@ -356,7 +365,7 @@ models = load_models(config=HubConfig(repo_id="{repo_id}", revision="<commit sha
 - `<variant>/README.md`: the model card
 - `{METRICS_NAME}`: test metrics of all variants; `{MANIFEST_NAME}`: sha256 of every file above
 
-Trained with `{TRAIN_COMMAND}`.
+Trained with {" and ".join(f"`{c}`" for c in sorted({train_command(f) for f in facts}))}.
 
 {_data_section(h0, metrics)}
 """
@@ -377,7 +386,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=CHECKPOINTS_DIR, help="checkpoints folder")
     args = p.parse_args(argv)
-    for path in write_cards(args.root):
+    try:
+        written = write_cards(args.root)
+    except (OSError, KeyError) as e:  # inputs not written yet: the message says which command to run
+        raise SystemExit(f"error: {e}") from None
+    for path in written:
         print(f"wrote {path}")
     print(f"now refresh the manifest: python -m fcn_demo.manifest --root {args.root}")
 

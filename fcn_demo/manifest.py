@@ -156,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="verify instead of writing")
     args = p.parse_args(argv)
     if args.check:
-        v = verify(args.root)
+        try:
+            v = verify(args.root)
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(f"{args.root / MANIFEST_NAME}: {v.describe()}")
         return 0 if v.ok and not v.unlisted else 1
     absent = [n for n in VARIANTS if not (args.root / n).is_dir()]

@@ -106,6 +106,17 @@ def _too_big(w: int | None, h: int | None) -> InputError:
     )
 
 
+# Magic numbers of formats we read: a file that starts like one but does not open is damaged, not foreign.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
+
+
+def _truncated() -> InputError:
+    return InputError(
+        "The image file is truncated (the upload was cut off or the file is damaged). "
+        "Re-download or re-export the photo and upload it again."
+    )
+
+
 def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     """Convert any PIL mode to RGB the way a person would expect, noting lossy or unusual steps."""
     mode = im.mode
@@ -153,6 +164,8 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     except Image.DecompressionBombError:
         raise _too_big(None, None) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        if data.startswith(_SIGNATURES):
+            raise _truncated() from e
         raise InputError(
             f"This file is not an image that can be read ({SUPPORTED}). "
             "If it is an iPhone HEIC photo or a RAW file, export it as JPEG first."
@@ -173,11 +186,8 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     try:
         im.load()
     except OSError as e:
-        if "truncated" in str(e):
-            raise InputError(
-                "The image file is truncated (the upload was cut off or the file is damaged). "
-                "Re-download or re-export the photo and upload it again."
-            ) from e
+        if "truncated" in str(e) or "broken data stream" in str(e):
+            raise _truncated() from e
         raise InputError(f"The image could not be decoded ({e}). Re-export it as JPEG or PNG and try again.") from e
     except (ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise InputError(f"The image could not be decoded ({e}). Re-export it as JPEG or PNG and try again.") from e
@@ -190,9 +200,7 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     if rgb.size != (dw, dh):
         rgb = rgb.resize((dw, dh), Image.LANCZOS, reducing_gap=3.0)
     if (dw, dh) != (w, h):
-        notes.append(
-            f"Large image ({w}x{h}): processed at {dw}x{dh}; downloaded masks are scaled back to {w}x{h}."
-        )
+        notes.append(f"Large image ({w}x{h}): processed at {dw}x{dh}; downloaded masks are scaled back to {w}x{h}.")
     return rgb, (h, w)
 
 
@@ -292,7 +300,7 @@ class Segmenter:
 
     def warmup(self) -> None:
         """One tiny forward per model, so the first user's latencies are not one-time setup costs."""
-        x = torch.rand(3, 64, 64)
+        x = torch.rand(3, WORKING_SHORT_SIDE, WORKING_SHORT_SIDE * 4 // 3)  # a typical landscape photo
         for model in self.models.values():
             run_model(model, x, self.device, self.dtype, short=None)
 
@@ -307,7 +315,9 @@ class Segmenter:
         model = self.models[name]
         unknown = set(drop_skips) - set(getattr(model, "skips", ()))
         if unknown:
-            raise ValueError(f"{variant.title} has no skip {sorted(unknown)}; it has {list(getattr(model, 'skips', ()))}")
+            raise ValueError(
+                f"{variant.title} has no skip {sorted(unknown)}; it has {list(getattr(model, 'skips', ()))}"
+            )
         kwargs = {"drop_skips": drop_skips} if drop_skips else {}
         t0 = time.perf_counter()
         out = run_model(model, x, self.device, self.dtype, short=None, **kwargs)

@@ -1,0 +1,400 @@
+"""The only module that touches the network: pull the weights from the Hugging Face Hub, verify
+them, fall back to the embedded copy; and publish them.
+
+    python -m fcn_demo.hub pull                                  # where each variant's weights come from
+    python -m fcn_demo.hub push --repo-id ORG/NAME [--revision BRANCH] [--private] [--dry-run]
+
+Pull (:func:`load_models`, what the app calls): the repo and revision come from :class:`HubConfig`
+(env ``FCN_DEMO_HUB_REPO`` / ``FCN_DEMO_HUB_REVISION``; ``FCN_DEMO_HUB=0`` turns the Hub off). Files
+go to the standard Hugging Face cache, so a Space's ``preload_from_hub`` and the next start reuse
+them. Every file is checked against the ``SHA256SUMS`` published in the same repo before anything is
+loaded, and weights are read from safetensors only. Any failure (no network, DNS, timeout, 401/404,
+a corrupt or missing file) falls back, per variant, to the embedded ``checkpoints/`` (verified
+against ``checkpoints/SHA256SUMS``); the Hub phase as a whole never takes longer than
+``HubConfig.budget_s``. A variant that is bad in both places is returned with ``model=None`` and
+the reason, so the app still starts with the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from huggingface_hub import HfApi, constants, snapshot_download, try_to_load_from_cache
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from safetensors.torch import load_model
+from torch import nn
+
+from .cards import repo_card
+from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
+from .models import VARIANTS, get_variant
+
+log = logging.getLogger(__name__)
+
+# Placeholder until the weights are pushed: `python -m fcn_demo.hub push --repo-id ORG/NAME` prints
+# the commit to pin. Until then the pull fails fast (404 / no network) and the embedded copy is used.
+DEFAULT_REPO_ID = "fcn-demo/fcn-demo-oxford-pet"
+DEFAULT_REVISION = "main"
+# Files a variant cannot be loaded without; the manifest must cover them.
+REQUIRED_FILES = ("config.json", "model.safetensors")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_cache_dir() -> Path:
+    # huggingface_hub resolves its cache folder once, at import; resolving the same variables here,
+    # when a config is made, lets launchers and tests set HF_HOME / HF_HUB_CACHE after the import.
+    # The result is passed explicitly (cache_dir=) so the library and this module always agree.
+    env = os.environ
+    hub_cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+    if hub_cache:
+        return Path(os.path.expandvars(hub_cache)).expanduser()
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+@dataclass
+class HubConfig:
+    """Where the weights come from. Environment variables are read when the config is created."""
+
+    repo_id: str = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB_REPO") or DEFAULT_REPO_ID)
+    # Pin a commit sha for reproducible Spaces: a branch can move under a running demo.
+    revision: str = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB_REVISION") or DEFAULT_REVISION)
+    enabled: bool = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB", "1").strip() != "0")
+    # Same variable huggingface_hub reads (at import); passed explicitly as endpoint=.
+    endpoint: str = field(default_factory=lambda: (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/"))
+    cache_dir: Path = field(default_factory=_env_cache_dir)
+    # HF_HUB_OFFLINE=1: cache only, no request at all (the library's own flag is fixed at import).
+    offline: bool = field(default_factory=lambda: _truthy(os.environ.get("HF_HUB_OFFLINE")) or constants.HF_HUB_OFFLINE)
+    token: str | bool | None = None  # None: huggingface_hub's lookup (HF_TOKEN, then the saved login)
+    timeout_s: float = 4.0  # per request; a live Hub answers metadata requests in well under a second
+    # Hard cap on the whole Hub phase (all variants): a dead or stuck Hub must not hold up start-up.
+    budget_s: float = 12.0
+
+    @property
+    def label(self) -> str:
+        return f"Hub {self.repo_id}@{self.revision}"
+
+
+@dataclass
+class LoadedModel:
+    """One variant as the app gets it."""
+
+    name: str  # registry key
+    model: nn.Module | None  # eval mode, float32, on `device`; None if unavailable
+    folder: Path | None  # local folder with that variant's files (history.json, replay, README.md);
+    # its parent holds metrics.json and SHA256SUMS
+    source: str  # e.g. "Hub org/name@rev" or "embedded: Hub unreachable (timeout)"
+    error: str | None = None  # why it is unavailable, when model is None
+
+
+@dataclass
+class _HubCopy:
+    """Outcome of the Hub phase: a local snapshot folder (SHA256SUMS, metrics.json, <variant>/...)
+    or the reason there is none."""
+
+    root: Path | None
+    note: str = ""  # e.g. "cached copy; Hub unreachable (...)"
+    error: str | None = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reason(exc: BaseException, cfg: HubConfig) -> str:
+    """A short, human reason for a failed Hub request."""
+    if isinstance(exc, OfflineModeIsEnabled):
+        return "offline mode (HF_HUB_OFFLINE=1)"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"revision {cfg.revision!r} not found in {cfg.repo_id}"
+    if isinstance(exc, RepositoryNotFoundError):  # also 401: private/gated without a valid token
+        return f"repo {cfg.repo_id} not found or not accessible (HTTP {exc.response.status_code})"
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return f"a file is missing on the Hub (HTTP 404: {_first_line(exc)})"
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return f"Hub error (HTTP {exc.response.status_code})"
+    # Transport errors come from the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx in 1.x):
+    # matched by class name so this module does not depend on which one it is.
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "TimeoutException" in names or isinstance(exc, TimeoutError):
+        return f"Hub unreachable (no answer within {cfg.timeout_s:g} s)"
+    if names & {"ConnectError", "NetworkError", "TransportError"} or isinstance(exc, ConnectionError):
+        return f"Hub unreachable ({_first_line(exc)})"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _from_cache(cfg: HubConfig, why: str) -> _HubCopy:
+    """The snapshot of ``cfg.revision`` already in the cache, if any (no network by construction)."""
+    path = try_to_load_from_cache(cfg.repo_id, MANIFEST_NAME, cache_dir=cfg.cache_dir, revision=cfg.revision)
+    if isinstance(path, str):
+        return _HubCopy(Path(path).parent, note=f"cached copy; {why}")
+    return _HubCopy(None, error=why)
+
+
+def _fetch(cfg: HubConfig, names: list[str], cancelled: threading.Event) -> _HubCopy:
+    """Download (or find in the cache) SHA256SUMS, metrics.json and the folders of ``names``."""
+    if cfg.offline:
+        return _from_cache(cfg, "offline (HF_HUB_OFFLINE=1)")
+    try:
+        # A reachability probe with a short timeout first: snapshot_download's own API calls have no
+        # timeout, and after a failed metadata request hf_hub_download retries with backoff for
+        # tens of seconds. One failed probe stops all Hub traffic for every variant.
+        HfApi(endpoint=cfg.endpoint, token=cfg.token).model_info(
+            cfg.repo_id, revision=cfg.revision, timeout=cfg.timeout_s
+        )
+        if cancelled.is_set():
+            return _HubCopy(None, error="cancelled")
+        folder = snapshot_download(
+            cfg.repo_id,
+            revision=cfg.revision,
+            cache_dir=cfg.cache_dir,
+            endpoint=cfg.endpoint,
+            token=cfg.token,
+            allow_patterns=[MANIFEST_NAME, METRICS_NAME, *(f"{n}/*" for n in names)],
+            etag_timeout=cfg.timeout_s,
+        )
+        return _HubCopy(Path(folder))
+    except Exception as exc:  # any failure means "use what is cached, else the embedded copy"
+        log.info("Hub pull failed: %r", exc)
+        return _from_cache(cfg, _reason(exc, cfg))
+
+
+def _pull(cfg: HubConfig, names: list[str]) -> _HubCopy:
+    """:func:`_fetch` on a worker thread, given at most ``cfg.budget_s`` seconds.
+
+    Timeouts bound each request, but not a server that trickles bytes or the library's retries;
+    the deadline bounds everything. A pull that overruns is abandoned (daemon thread; any file it
+    still completes lands in the cache for next time) and the cache is used as it is.
+    """
+    if not cfg.enabled:
+        return _HubCopy(None, error="Hub disabled (FCN_DEMO_HUB=0)")
+    result: list[_HubCopy] = []
+    cancelled = threading.Event()
+    worker = threading.Thread(
+        target=lambda: result.append(_fetch(cfg, names, cancelled)), name="fcn-demo-hub-pull", daemon=True
+    )
+    worker.start()
+    worker.join(cfg.budget_s)
+    if worker.is_alive():
+        cancelled.set()
+        return _from_cache(cfg, f"Hub unreachable (no complete answer within {cfg.budget_s:g} s)")
+    return result[0] if result else _HubCopy(None, error="Hub pull crashed (see the log)")
+
+
+def _verify_variant(root: Path, name: str) -> tuple[str | None, list[str]]:
+    """(what is wrong with ``root/name`` or None, the files that fail their sha256)."""
+    try:
+        v = verify(root, prefix=f"{name}/")
+    except (OSError, ValueError) as exc:
+        return _first_line(exc), []
+    uncovered = [f"{name}/{f}" for f in REQUIRED_FILES if f"{name}/{f}" not in v.checked + v.missing]
+    if uncovered:
+        return f"{MANIFEST_NAME} does not cover {', '.join(uncovered)}", v.mismatched
+    if v.mismatched:
+        return f"sha256 mismatch: {', '.join(v.mismatched)}", v.mismatched
+    if v.missing:
+        return f"missing: {', '.join(v.missing)}", []
+    return None, []
+
+
+def check_variant(root: Path, name: str) -> str | None:
+    """None if ``root/name`` matches ``root/SHA256SUMS`` (which must cover config.json and
+    model.safetensors), else what is wrong."""
+    return _verify_variant(root, name)[0]
+
+
+def _evict(root: Path, bad: list[str], cache_dir: Path) -> None:
+    """Delete files that fail the manifest from the HF cache (snapshot symlink and blob), so the
+    next start downloads them again: hf_hub_download trusts any file already in a snapshot."""
+    cache = Path(cache_dir).resolve()
+    for rel in bad:
+        path = Path(root) / rel
+        blob = path.resolve()
+        if cache not in blob.parents:
+            continue  # only ever delete inside the cache
+        try:
+            path.unlink(missing_ok=True)
+            blob.unlink(missing_ok=True)
+        except OSError as exc:  # a read-only cache: the copy is still rejected on every start
+            log.warning("could not evict %s from the cache: %s", rel, exc)
+
+
+def build_from_folder(folder: Path, name: str, device: torch.device | str = "cpu") -> nn.Module:
+    """Variant ``name`` from ``folder/config.json`` + ``folder/model.safetensors``: float32, eval, on ``device``.
+
+    Safetensors only and strict: ``from_pretrained`` would fall back to a pickled
+    ``pytorch_model.bin`` and, by default, accept a state dict that fits only partly.
+    """
+    config = json.loads((Path(folder) / "config.json").read_text())
+    model = get_variant(name).cls(**config)
+    load_model(model, Path(folder) / "model.safetensors", strict=True, device="cpu")
+    return model.float().eval().to(device)
+
+
+def _load_variant(name: str, hub: _HubCopy, cfg: HubConfig, embedded_dir: Path, device) -> LoadedModel:
+    why_not_hub = hub.error or ""
+    if hub.root is not None:
+        problem, bad = _verify_variant(hub.root, name)
+        if problem is None:
+            try:
+                model = build_from_folder(hub.root / name, name, device)
+                label = cfg.label + (f" ({hub.note})" if hub.note else "")
+                return LoadedModel(name, model, hub.root / name, label)
+            except Exception as exc:
+                problem = f"load failed: {_first_line(exc)}"
+        else:
+            _evict(hub.root, bad, cfg.cache_dir)
+        why_not_hub = f"Hub copy rejected ({problem})"
+        if hub.note:
+            why_not_hub += f"; {hub.note}"
+    problem = check_variant(embedded_dir, name)
+    if problem is None:
+        try:
+            model = build_from_folder(embedded_dir / name, name, device)
+            return LoadedModel(name, model, embedded_dir / name, f"embedded: {why_not_hub}")
+        except Exception as exc:
+            problem = f"load failed: {_first_line(exc)}"
+    error = f"Hub: {why_not_hub}; embedded {embedded_dir / name}: {problem}"
+    return LoadedModel(name, None, None, "unavailable", error=error)
+
+
+def load_models(
+    names: list[str] | None = None,
+    device: torch.device | str = "cpu",
+    *,
+    config: HubConfig | None = None,
+    embedded_dir: Path = CHECKPOINTS_DIR,
+) -> dict[str, LoadedModel]:
+    """Every variant in ``names`` (default: the registry), from the Hub if it can, else embedded.
+
+    Never raises for a bad or missing variant: its entry has ``model=None`` and ``error`` says why.
+    """
+    names = list(VARIANTS) if names is None else [get_variant(n).name for n in names]
+    cfg = config or HubConfig()
+    hub = _pull(cfg, names)
+    out = {n: _load_variant(n, hub, cfg, Path(embedded_dir), torch.device(device)) for n in names}
+    for m in out.values():
+        log.info("%s: %s%s", m.name, m.source, f" ({m.error})" if m.error else "")
+    return out
+
+
+# --- publish ---------------------------------------------------------------------------------
+
+
+def stage(root: Path, dest: Path, repo_id: str) -> list[str]:
+    """Build in ``dest`` exactly what :func:`push` uploads; returns the relative paths.
+
+    Refuses a checkpoints folder that fails its manifest or lacks a registered variant: what is
+    published must be what the manifest describes.
+    """
+    root, dest = Path(root), Path(dest)
+    v = verify(root)
+    if not v.ok or v.unlisted:
+        raise ValueError(
+            f"{root}: {v.describe()}; regenerate with `python -m fcn_demo.cards` + `python -m fcn_demo.manifest`"
+        )
+    entries = read_manifest(root / MANIFEST_NAME)
+    absent = [n for n in VARIANTS if not any(p.startswith(f"{n}/") for p in entries)]
+    if absent:
+        raise ValueError(f"{root}: no files for {', '.join(absent)} in {MANIFEST_NAME}; train them first")
+    files = [*entries, MANIFEST_NAME] + (["metrics.md"] if (root / "metrics.md").is_file() else [])
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, dest / rel)
+    (dest / "README.md").write_text(repo_card(root, repo_id))
+    return sorted([*files, "README.md"])
+
+
+def preload_line(files: list[str], repo_id: str, revision: str) -> str:
+    """The ``preload_from_hub`` entry of a Space README for these files."""
+    return f"  - {repo_id} {','.join(f for f in files if f != 'README.md')} {revision}"
+
+
+def push(root: Path, repo_id: str, revision: str | None = None, private: bool = False, dry_run: bool = False,
+         out: Path | None = None, endpoint: str | None = None) -> str | None:  # fmt: skip
+    """Upload the staged folder to ``repo_id`` (creating the repo); returns the commit sha (None on a dry run)."""
+    with tempfile.TemporaryDirectory(prefix="fcn-demo-stage-") as tmp:
+        dest = Path(out) if out is not None else Path(tmp)
+        if dest.exists() and any(dest.iterdir()):
+            raise FileExistsError(f"{dest} is not empty")
+        files = stage(root, dest, repo_id)
+        size = sum((dest / f).stat().st_size for f in files)
+        print(f"staging folder {dest}: {len(files)} files, {size / 2**20:.1f} MiB")
+        for f in files:
+            print(f"  {(dest / f).stat().st_size:>12,}  {f}")
+        if dry_run:
+            print("\n--- README.md (top-level card) ---\n" + (dest / "README.md").read_text())
+            print(
+                f"Space preload_from_hub entry (pin the commit push prints):\n{preload_line(files, repo_id, '<commit>')}"
+            )
+            return None
+        api = HfApi(endpoint=endpoint or HubConfig().endpoint)
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision and revision != DEFAULT_REVISION:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=dest,
+            revision=revision,
+            commit_message="Upload fcn-demo checkpoints",
+            delete_patterns=["*"],  # mirror the staging folder: no stale files from an older push
+        )
+        print(f"pushed {info.commit_url}\npin it: FCN_DEMO_HUB_REPO={repo_id} FCN_DEMO_HUB_REVISION={info.oid}")
+        print(f"Space preload_from_hub entry:\n{preload_line(files, repo_id, info.oid)}")
+        return info.oid
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("push", help="upload the checkpoints to a Hub model repo")
+    pp.add_argument("--repo-id", required=True, help="ORG/NAME")
+    pp.add_argument("--revision", default=None, help="branch to push to (created if missing; default main)")
+    pp.add_argument("--private", action="store_true")
+    pp.add_argument("--dry-run", action="store_true", help="build the staging folder, print it, upload nothing")
+    pp.add_argument("--out", type=Path, default=None, help="stage into this (empty) folder and keep it")
+    pp.add_argument("--root", type=Path, default=CHECKPOINTS_DIR, help="checkpoints folder")
+    pl = sub.add_parser("pull", help="load every variant as the app does and print where it came from")
+    pl.add_argument("--repo-id", default=None, help="default: $FCN_DEMO_HUB_REPO or the built-in repo")
+    pl.add_argument("--revision", default=None, help="default: $FCN_DEMO_HUB_REVISION or main")
+    pl.add_argument("--no-hub", action="store_true", help="embedded checkpoints only")
+    pl.add_argument("--root", type=Path, default=CHECKPOINTS_DIR, help="embedded checkpoints folder")
+    args = p.parse_args(argv)
+    if args.cmd == "push":
+        try:
+            push(args.root, args.repo_id, args.revision, args.private, args.dry_run, args.out)
+        except (OSError, ValueError) as e:  # a checkpoints folder that fails its manifest, a busy --out
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
+    cfg = HubConfig()
+    cfg.repo_id = args.repo_id or cfg.repo_id
+    cfg.revision = args.revision or cfg.revision
+    cfg.enabled = cfg.enabled and not args.no_hub
+    models = load_models(config=cfg, embedded_dir=args.root)
+    for m in models.values():
+        print(f"{m.name:8s} {m.source}" + (f"\n         error: {m.error}" if m.error else ""))
+    return 0 if all(m.model is not None for m in models.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Pictures for the demo: overlays, error maps, legends, score heatmaps, training curves, the replay payload.
+
+Pure numpy / PIL / matplotlib (the object API, no pyplot state, so it is safe in Gradio's worker
+threads). Nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
+
+from .data import CLASS_COLORS, CLASSES
+from .models import VARIANTS
+
+PALETTE = np.array(CLASS_COLORS, dtype=np.uint8)
+ERROR_COLOR = (235, 20, 60)
+# One colour per model, the same in every chart and in the replay.
+MODEL_COLORS = {"fcn32s": "#7c3aed", "fcn16s": "#2563eb", "fcn8s": "#059669", "unet": "#dc2626"}
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """(H, W) class indices -> (H, W, 3) uint8 in the class colours."""
+    return PALETTE[np.clip(mask, 0, len(PALETTE) - 1)]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, opacity: float = 0.5, mask_only: bool = False) -> np.ndarray:
+    """The class colours blended over ``image`` (H, W, 3) uint8 with ``opacity`` in [0, 1]; the
+    background class is left clear so the pet stands out. ``mask_only`` shows the colours alone."""
+    colors = colorize(mask)
+    if mask_only:
+        return colors
+    a = np.full(mask.shape, float(np.clip(opacity, 0.0, 1.0)), dtype=np.float32)
+    a[mask == 0] *= 0.35  # a light tint on the background keeps its colour readable, not hidden
+    out = image.astype(np.float32) * (1 - a[..., None]) + colors.astype(np.float32) * a[..., None]
+    return out.round().astype(np.uint8)
+
+
+def error_map(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Wrong pixels in red over a dimmed grayscale copy of ``image``; correct pixels stay dim."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {target.shape} differ in size")
+    gray = image.astype(np.float32).mean(-1, keepdims=True)
+    out = np.repeat(gray * 0.45 + 40, 3, axis=-1)
+    wrong = pred != target
+    out[wrong] = out[wrong] * 0.15 + np.array(ERROR_COLOR, dtype=np.float32) * 0.85
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def mask_png(mask: np.ndarray) -> Image.Image:
+    """A palette PNG-ready image: pixel values are class indices, the palette shows the class colours."""
+    im = Image.fromarray(mask.astype(np.uint8), mode="P")
+    im.putpalette([c for rgb in CLASS_COLORS for c in rgb])
+    return im
+
+
+def _swatch(rgb: tuple[int, int, int], label: str) -> str:
+    r, g, b = rgb
+    return (
+        f'<span class="legend-item"><span class="legend-swatch" style="background:rgb({r},{g},{b})"></span>'
+        f"{html.escape(label)}</span>"
+    )
+
+
+def legend_html(errors: bool = False) -> str:
+    """The class legend (and the error-map colour) as a small HTML strip."""
+    items = [_swatch(rgb, name) for name, rgb in zip(CLASSES, CLASS_COLORS)]
+    if errors:
+        items.append(_swatch(ERROR_COLOR, "wrong pixel"))
+    return f'<div class="legend">{"".join(items)}</div>'
+
+
+def _fig_to_image(fig: Figure, dpi: int = 100) -> Image.Image:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(0, keepdims=True))
+    return e / e.sum(0, keepdims=True)
+
+
+def map_stride(map_hw: tuple[int, int], work_hw: tuple[int, int]) -> int:
+    """The power-of-two stride of a map computed on an input of ``work_hw`` (ceil-mode pooling)."""
+    return 2 ** max(0, round(math.log2(work_hw[1] / map_hw[1])))
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _colorbar(width: int, cmap: str, lo: float, hi: float, label: str) -> Image.Image:
+    """A horizontal colour scale with its ends, middle and a label."""
+    bar = (colormaps[cmap](np.linspace(0, 1, width))[None, :, :3] * 255).astype(np.uint8)
+    out = Image.new("RGB", (width, 40), "white")
+    out.paste(Image.fromarray(np.repeat(bar, 10, axis=0)), (0, 0))
+    draw, font = ImageDraw.Draw(out), _font(11)
+    for x, v, anchor in ((0, lo, "la"), (width // 2, (lo + hi) / 2, "ma"), (width - 1, hi, "ra")):
+        draw.text((x, 12), f"{v:+.2g}" if lo < 0 else f"{v:.2g}", fill="#333333", font=font, anchor=anchor)
+    draw.text((width // 2, 26), label, fill="#333333", font=font, anchor="ma")
+    return out
+
+
+def heatmaps(
+    image: np.ndarray,
+    maps: list[tuple[str, str, np.ndarray]],
+    work_hw: tuple[int, int],
+    cls: int,
+    probability: bool = True,
+    title: str = "",
+    slots: int = 5,
+    panel: int = 280,
+) -> Image.Image:
+    """One row of heatmaps, one per ``(key, caption, scores)``; scores are (C, h, w) at their own stride.
+
+    Every map cell is drawn as a solid square (nearest-neighbour, nothing smoothed) over a faint
+    copy of the image, so the stride-32 blockiness is shown as it is. ``probability`` shows the
+    softmax of class ``cls``; additive contributions (``score_pool4``, ``score_pool3``) have no
+    probability and always show raw scores on a diverging scale centred at 0. The row always has
+    ``slots`` panels (unused ones blank), so rows of different models line up column by column.
+    """
+    h_img, w_img = image.shape[:2]
+    s = panel / max(h_img, w_img)
+    pw, ph = max(1, round(w_img * s)), max(1, round(h_img * s))
+    gray = np.asarray(Image.fromarray(image).convert("L").resize((pw, ph), Image.BILINEAR), dtype=np.float32)
+    gray = gray[..., None] * 0.55 + 255 * 0.2
+    n = max(slots, len(maps))
+    pad, head, title_h = 12, 34, 26 if title else 4
+    out = Image.new("RGB", (n * (panel + pad) + pad, title_h + head + panel + 46), "white")
+    draw = ImageDraw.Draw(out)
+    if title:
+        draw.text((pad, 4), title, fill="#111111", font=_font(17))
+    for i, (key, caption, scores) in enumerate(maps):
+        stride = map_stride(scores.shape[-2:], work_hw)
+        mh, mw = scores.shape[-2:]
+        additive = key.startswith("score_pool") and key != "score_pool5"
+        if probability and not additive:
+            data, cmap, lo, hi, label = _softmax(scores)[cls], "viridis", 0.0, 1.0, f"P({CLASSES[cls]})"
+        else:
+            data = scores[cls]
+            lim = float(np.abs(data).max()) or 1.0
+            cmap, lo, hi = "RdBu_r", -lim, lim
+            label = f"{CLASSES[cls]} score" + (" added" if additive else "")
+        rgb = colormaps[cmap](np.clip((data - lo) / (hi - lo), 0, 1))[..., :3] * 255
+        # Cell (i, j) covers working pixels [i*stride, (i+1)*stride); with ceil-mode pooling the
+        # last cells overhang the image, so index cells by pixel and crop.
+        ys = np.minimum((np.arange(ph) + 0.5) / ph * work_hw[0] // stride, mh - 1).astype(int)
+        xs = np.minimum((np.arange(pw) + 0.5) / pw * work_hw[1] // stride, mw - 1).astype(int)
+        cells = rgb[ys[:, None], xs[None, :]]
+        tile = (cells * 0.8 + gray * 0.2).clip(0, 255).astype(np.uint8)
+        x0 = pad + i * (panel + pad)
+        y0 = title_h + head
+        draw.multiline_text(
+            (x0, title_h), f"{caption}\n{mh}x{mw} cells, stride {stride}", fill="#222222", font=_font(12), spacing=3
+        )
+        out.paste(Image.fromarray(tile), (x0 + (panel - pw) // 2, y0 + (panel - ph) // 2))
+        out.paste(_colorbar(panel, cmap, lo, hi, label), (x0, y0 + panel + 4))
+    return out
+
+
+def _epochs(history: dict, key: str) -> tuple[list[int], list[float]]:
+    rows = [r for r in history["epochs"] if r.get(key) is not None]
+    return [r["epoch"] for r in rows], [r[key] for r in rows]
+
+
+def training_curves(histories: dict[str, dict], titles: dict[str, str] | None = None) -> Image.Image:
+    """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side."""
+    titles = titles or {}
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax_loss, ax_miou = fig.subplots(1, 2)
+    for name, hist in histories.items():
+        color = MODEL_COLORS.get(name, "#444444")
+        label = titles.get(name, name)
+        ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=f"{label} train")
+        ax_loss.plot(*_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--", label=f"{label} val")
+        ax_miou.plot(*_epochs(hist, "val_miou"), color=color, lw=2, marker="o", ms=3, label=label)
+        best = hist.get("best_epoch")
+        if best is not None:
+            xs, ys = _epochs(hist, "val_miou")
+            if best in xs:
+                ax_miou.plot([best], [ys[xs.index(best)]], marker="*", ms=12, color=color, mec="black", mew=0.5)
+    ax_loss.set(title="Loss (solid: train, dashed: validation)", xlabel="epoch", ylabel="cross-entropy")
+    ax_miou.set(title="Validation mIoU (star: the saved epoch)", xlabel="epoch", ylabel="mIoU", ylim=(0, 1))
+    for ax in (ax_loss, ax_miou):
+        ax.grid(alpha=0.3)
+    ax_loss.legend(fontsize=7, ncols=2)
+    ax_miou.legend(fontsize=8)
+    return _fig_to_image(fig)
+
+
+def iou_bars(metrics: dict) -> Image.Image:
+    """Grouped bars of per-class IoU per model from a ``metrics.json`` dict."""
+    models = metrics["models"]
+    classes = metrics.get("classes", list(CLASSES))
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(models))
+    for i, (name, m) in enumerate(models.items()):
+        xs = np.arange(len(classes)) + (i - (len(models) - 1) / 2) * width
+        bars = ax.bar(xs, m["iou"], width, label=m.get("title", name), color=MODEL_COLORS.get(name, "#888888"))
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(np.arange(len(classes)), classes)
+    ax.set(ylim=(0, 1.08), ylabel="IoU", title=f"Per-class IoU on the {metrics.get('split', 'test')} split")
+    ax.legend(fontsize=8, ncols=len(models), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.grid(axis="y", alpha=0.3)
+    return _fig_to_image(fig)
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def replay_payload(folders: dict[str, tuple[str, Path]]) -> dict | None:
+    """Everything the browser needs to replay training without asking the server again.
+
+    ``folders`` maps a model name to (title, checkpoint folder holding history.json,
+    replay_images.jpg and replay_masks.png). Models without those files are left out; returns None
+    when none has them.
+    """
+    models, strips = [], {}
+    for name, (title, folder) in folders.items():
+        if folder is None:
+            continue
+        folder = Path(folder)
+        files = [folder / f for f in ("history.json", "replay_images.jpg", "replay_masks.png")]
+        if not all(f.exists() for f in files):
+            continue
+        hist = json.loads(files[0].read_text())
+        strip = _data_uri(files[1], "image/jpeg")
+        strip_id = strips.setdefault(strip, len(strips))
+        keep = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_acc", "val_iou", "elapsed_s")
+        models.append(
+            {
+                "name": name,
+                "title": title,
+                "color": MODEL_COLORS.get(name, "#444444"),
+                "best_epoch": hist.get("best_epoch"),
+                "parent": VARIANTS[name].parent if name in VARIANTS else None,
+                "epochs": [{k: r.get(k) for k in keep} for r in hist["epochs"]],
+                "images": hist.get("replay_images", []),
+                "strip": strip_id,
+                "masks": _data_uri(files[2], "image/png"),
+            }
+        )
+    if not models:
+        return None
+    return {
+        "classes": list(CLASSES),
+        "colors": [f"rgb{tuple(c)}" for c in CLASS_COLORS],
+        "tile": 128,
+        "strips": list(strips),
+        "models": models,
+    }

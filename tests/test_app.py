@@ -1,0 +1,150 @@
+"""The app through its public API: gradio_client against the server on 127.0.0.1 (no mocks)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fcn_demo.data import REPO_ROOT
+from fcn_demo.models import VARIANTS
+from fcn_demo.samples import list_samples
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def _segment(client, path):
+    masks, summary = client.predict(handle_file(str(path)), api_name="/segment")
+    return masks, summary
+
+
+def _check_masks(masks, summary, size):
+    assert len(masks) == len(VARIANTS)
+    assert list(summary["models"]) == list(VARIANTS)
+    for path, (name, info) in zip(masks, summary["models"].items()):
+        with Image.open(path) as im:
+            assert im.size == size, f"{name}: mask {im.size}, image {size}"
+            assert im.mode == "P"
+            values = set(np.unique(np.asarray(im)))
+        assert values <= {0, 1, 2}
+        assert info["latency_ms"] > 0
+        assert sum(info["class_fractions"]) == pytest.approx(1, abs=1e-3)
+
+
+def test_api_lists_segment(client):
+    assert "/segment" in client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+
+
+def test_sample_gives_four_masks_and_sane_metrics(client):
+    sample = list_samples()[0]
+    masks, summary = _segment(client, sample.image)
+    with Image.open(sample.image) as im:
+        _check_masks(masks, summary, im.size)
+    assert summary["image"]["sample"] == sample.name
+    for info in summary["models"].values():
+        m = info["metrics"]
+        assert 0 <= m["pixel_acc"] <= 1 and 0 <= m["miou"] <= 1 and 0 <= m["border_iou"] <= 1
+
+
+def test_upload_gives_masks_at_its_own_size(client, tmp_path):
+    # A photo that is not a sample: cropped, so no ground truth.
+    path = tmp_path / "my_cat.png"
+    with Image.open(list_samples()[1].image) as im:
+        im.crop((5, 7, 5 + 211, 7 + 157)).save(path)
+    masks, summary = _segment(client, path)
+    _check_masks(masks, summary, (211, 157))
+    assert summary["image"]["sample"] is None
+    assert all(info["metrics"] is None for info in summary["models"].values())
+
+
+def test_big_upload_masks_come_back_at_full_size(client, tmp_path):
+    path = tmp_path / "big.jpg"
+    with Image.open(list_samples()[2].image) as im:
+        im.convert("RGB").resize((2400, 1800)).save(path, quality=85)
+    masks, summary = _segment(client, path)
+    _check_masks(masks, summary, (2400, 1800))
+    assert any("scaled back" in n for n in summary["image"]["notes"])
+
+
+def _bytes(im: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+BAD = {
+    "notes.txt": (lambda: b"definitely not a photo\n", "not an image"),
+    "cut.jpg": (lambda: _bytes(Image.new("RGB", (400, 300), (200, 100, 50)), "JPEG")[:600], "truncated"),
+    "dot.png": (lambda: _bytes(Image.new("RGB", (1, 1)), "PNG"), "at least 32x32"),
+    "huge.png": (lambda: _bytes(Image.new("1", (10000, 10000)), "PNG"), "50 megapixels"),
+}
+
+
+@pytest.mark.parametrize("filename", list(BAD))
+def test_bad_input_gives_a_message_and_the_next_request_works(client, tmp_path, filename):
+    make, hint = BAD[filename]
+    path = tmp_path / filename
+    path.write_bytes(make())
+    with pytest.raises(AppError) as e:
+        _segment(client, path)
+    assert hint in str(e.value)
+    assert "Traceback" not in str(e.value)
+    masks, summary = _segment(client, list_samples()[3].image)  # the server is still fine
+    assert len(masks) == len(VARIANTS)
+
+
+@pytest.mark.parametrize(
+    "make, note",
+    [
+        (lambda: Image.new("CMYK", (120, 90), (0, 200, 200, 0)), "CMYK"),
+        (lambda: Image.new("RGBA", (120, 90), (0, 0, 0, 0)), "Transparent"),
+        (lambda: Image.new("L", (120, 90), 128), "Grayscale"),
+    ],
+)
+def test_convertible_inputs_come_back_with_a_note(client, tmp_path, make, note):
+    im = make()
+    path = tmp_path / ("x.jpg" if im.mode in ("CMYK", "L") else "x.png")
+    im.save(path)
+    masks, summary = _segment(client, path)
+    _check_masks(masks, summary, (120, 90))
+    assert any(note in n for n in summary["image"]["notes"])
+
+
+@pytest.mark.slow
+def test_cold_start_under_10_seconds(tmp_path):
+    """`python app.py` serves its page within 10 s (imports, model loading and UI building)."""
+    port = 7800 + os.getpid() % 150
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        while time.perf_counter() - t0 < 30:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert elapsed <= 10, f"app.py took {elapsed:.1f} s to serve its page"
