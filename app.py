@@ -14,10 +14,10 @@ import html
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
-import zipfile
 from functools import wraps
 from pathlib import Path
 
@@ -30,20 +30,20 @@ from fcn_demo.pipeline import (
     InputError,
     PreparedImage,
     Segmenter,
+    export_masks,
     image_metrics,
     load_input,
     load_models,
-    resize_mask,
+    match_ground_truth,
 )
 from fcn_demo.runtime import pick_device
-from fcn_demo.samples import find_sample, ground_truth, list_samples
+from fcn_demo.samples import list_samples
 from fcn_demo.viz import (
     MODEL_COLORS,
     error_map,
     heatmaps,
     iou_bars,
     legend_html,
-    mask_png,
     overlay,
     replay_payload,
     training_curves,
@@ -62,6 +62,7 @@ except ImportError:
 log = logging.getLogger("fcn-demo")
 WEB = REPO_ROOT / "fcn_demo" / "web"
 CLASS_CHOICES = [(c, i) for i, c in enumerate(CLASSES)]
+KEEP_IMAGES = 32  # recent images (and their exported masks) kept for re-rendering and downloads
 ABLATION = {"fcn16s": ("pool4",), "fcn8s": ("pool4", "pool3")}  # the skips a user can switch off
 
 INTRO = """
@@ -144,16 +145,13 @@ class DemoState:
     def prepare(self, source) -> tuple[PreparedImage, np.ndarray | None, str | None]:
         """Validate the input once and remember it (with its ground truth if it is a sample)."""
         image = load_input(source)
-        sample = find_sample(image.source_bytes) if image.source_bytes else None
-        gt = ground_truth(sample) if sample else None
-        if gt is not None and gt.shape != image.original_size:
-            gt = None  # a sample file re-saved at another size: no trustworthy ground truth
-        gt_display = resize_mask(gt, image.size) if gt is not None else None
-        entry = (image, gt_display, sample.name if sample and gt is not None else None)
+        entry = (image, *match_ground_truth(image))
         with self.lock:
             self.images[image.digest] = entry
-            while len(self.images) > 16:
-                self.images.pop(next(iter(self.images)))
+            while len(self.images) > KEEP_IMAGES:
+                stale = next(iter(self.images))
+                self.images.pop(stale)
+                shutil.rmtree(self.out_dir / stale, ignore_errors=True)
         return entry
 
     def recall(self, digest: str | None):
@@ -163,29 +161,9 @@ class DemoState:
             raise gr.Error("Pick a sample or upload a photo first.", title="No image yet", print_exception=False)
         return hit
 
-    def write_masks(self, image: PreparedImage, results: dict, stem: str) -> tuple[list[str], str]:
-        """Full-size palette PNG masks (pixel value = class index) and a zip of them."""
-        folder = self.out_dir / image.digest
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, r in results.items():
-            p = folder / f"{stem}_{name}.png"
-            if not p.exists():
-                mask_png(resize_mask(r.mask, image.original_size)).save(p, optimize=True)
-            paths.append(str(p))
-        zpath = folder / f"{stem}_masks.zip"
-        if not zpath.exists():
-            with zipfile.ZipFile(zpath, "w") as zf:
-                for p in paths:
-                    zf.write(p, Path(p).name)
-                zf.writestr(
-                    "README.txt",
-                    "One palette PNG per model, at the size of your image.\n"
-                    + "Pixel values are class indices: "
-                    + ", ".join(f"{i} = {c}" for i, c in enumerate(CLASSES))
-                    + ".\nMade with fcn-demo (FCN-32s/16s/8s and U-Net trained on Oxford-IIIT Pet).\n",
-                )
-        return paths, str(zpath)
+    def masks(self, image: PreparedImage, results: dict, stem: str) -> list[str]:
+        """Paths of the full-size mask PNGs, then of their zip."""
+        return [str(p) for p in export_masks(image, results, self.out_dir / image.digest, stem)]
 
 
 def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
@@ -236,8 +214,7 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
             image, gt, sample, results, total_ms = _segment(_payload_source(payload))
         except InputError as e:
             return cleared(str(e))
-        stem = sample or "image"
-        _, zpath = st.write_masks(image, results, stem)
+        zpath = st.masks(image, results, sample or "image")[-1]
         outs = []
         for i, name in enumerate(st.names):
             opacity, mask_only, errors = controls[3 * i : 3 * i + 3]
@@ -330,7 +307,7 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
         pixel value = class index: 0 background, 1 pet, 2 border) and a JSON summary with latencies
         and, for sample images, pixel accuracy, mIoU and border IoU."""
         image, gt, sample, results = _api_segment(_payload_source(image))
-        paths, _ = st.write_masks(image, results, sample or "image")
+        paths = st.masks(image, results, sample or "image")[:-1]
         h, w = image.original_size
         summary = {
             "image": {"width": w, "height": h, "sample": sample, "notes": image.notes},
@@ -338,12 +315,11 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
             "models": {},
         }
         for (name, r), path in zip(results.items(), paths):
-            counts = np.bincount(r.mask.ravel(), minlength=len(CLASSES)) / r.mask.size
             summary["models"][name] = {
                 "title": r.title,
                 "mask": Path(path).name,
                 "latency_ms": round(r.ms, 1),
-                "class_fractions": [round(float(c), 4) for c in counts],
+                "class_fractions": [round(c, 4) for c in r.class_fractions()],
                 "metrics": image_metrics(r.mask, gt) if gt is not None else None,
                 "weights": loaded[name].source,
             }
@@ -537,6 +513,13 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
                     elem_id="provenance",
                 )
 
+        gr.Markdown(
+            "Sample images and training data: [Oxford-IIIT Pet](https://www.robots.ox.ac.uk/~vgg/data/pets/) "
+            "(Parkhi, Vedaldi, Zisserman & Jawahar, CVPR 2012), CC BY-SA 4.0, images © their owners. "
+            "Programmatic use: the `segment` endpoint (see *Use via API* below).",
+            elem_id="attribution",
+        )
+
         with gr.Group(visible=False):  # the API endpoint's own components, not shown in the page
             api_in = gr.Image(type="filepath", image_mode=None, label="image")
             api_masks = gr.File(file_count="multiple", label="masks")
@@ -636,6 +619,7 @@ def launch_kwargs() -> dict:
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",
+        "allowed_paths": [str(REPO_ROOT / "samples")],  # the gallery's files, whatever the working directory
         "ssr_mode": False,
         "show_error": True,
     }

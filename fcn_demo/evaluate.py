@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .data import CLASSES, PetSegmentation, default_root, read_split
+from .hub import build_from_folder
 from .metrics import ConfusionMatrix
 from .models import VARIANTS, get_variant
 from .runtime import WORKING_SHORT_SIDE, autocast_dtype, pick_device, run_model
@@ -28,9 +29,8 @@ README_START, README_END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
 
 def load_checkpoint(folder: Path, name: str, device: torch.device) -> torch.nn.Module:
-    """A variant from its folder (config.json + model.safetensors), fp32, eval mode."""
-    model = get_variant(name).cls.from_pretrained(folder / name, map_location="cpu", strict=True)
-    return model.float().eval().to(device).to(memory_format=torch.channels_last)
+    """A variant from ``folder/name`` (config.json + model.safetensors, strict), fp32, eval mode."""
+    return build_from_folder(folder / name, name, device).to(memory_format=torch.channels_last)
 
 
 def confusion_per_image(model, dataset: PetSegmentation, device, dtype) -> list[np.ndarray]:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 import time
 import warnings
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,8 @@ from .data import CLASSES, REPO_ROOT
 from .metrics import ConfusionMatrix
 from .models import VARIANTS, get_variant
 from .runtime import WORKING_SHORT_SIDE, autocast_dtype, run_model, working_size
+from .samples import find_sample, ground_truth
+from .viz import mask_png
 
 MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
 MAX_PIXELS = 50_000_000  # refuse beyond: decoding more is a memory risk (decompression bombs)
@@ -76,6 +80,10 @@ class ModelResult:
     ms: float  # model latency (forward pass on the device, excluding decoding and drawing)
     work_size: tuple[int, int]  # (h, w) the model ran at; each map covers it at its own stride
     drop_skips: tuple[str, ...] = ()
+
+    def class_fractions(self) -> list[float]:
+        """The share of the image each class covers in the mask."""
+        return (np.bincount(self.mask.ravel(), minlength=len(CLASSES)) / self.mask.size).tolist()
 
 
 @dataclass
@@ -278,6 +286,54 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if mask.shape == tuple(size):
         return mask
     return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
+
+
+def match_ground_truth(image: PreparedImage) -> tuple[np.ndarray | None, str | None]:
+    """(ground truth at display size, sample name) when ``image`` is a gallery sample file, else (None, None)."""
+    sample = find_sample(image.source_bytes) if image.source_bytes else None
+    if sample is None:
+        return None, None
+    gt = ground_truth(sample)
+    if gt.shape != image.original_size:  # should not happen for an unmodified sample file
+        return None, None
+    return resize_mask(gt, image.size), sample.name
+
+
+def export_masks(image: PreparedImage, results: dict[str, ModelResult], folder: Path, stem: str) -> list[Path]:
+    """Write one palette PNG per model at the image's original size (pixel value = class index)
+    and a zip of them (last in the list) to ``folder``; existing files are reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, r in results.items():
+        path = folder / f"{stem}_{name}.png"
+        if not path.exists():
+            _atomic_save(
+                path, lambda f, r=r: mask_png(resize_mask(r.mask, image.original_size)).save(f, "PNG", optimize=True)
+            )
+        paths.append(path)
+    zpath = folder / f"{stem}_masks.zip"
+    if not zpath.exists():
+
+        def write_zip(f) -> None:
+            with zipfile.ZipFile(f, "w") as zf:
+                for p in paths:
+                    zf.write(p, p.name)
+                legend = ", ".join(f"{i} = {c}" for i, c in enumerate(CLASSES))
+                zf.writestr(
+                    "README.txt",
+                    f"One palette PNG per model, at the size of your image.\nPixel values are class indices: {legend}.\n",
+                )
+
+        _atomic_save(zpath, write_zip)
+    return [*paths, zpath]
+
+
+def _atomic_save(path: Path, write) -> None:
+    """Write through a temporary file and rename, so a concurrent reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- running the models

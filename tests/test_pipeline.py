@@ -16,8 +16,10 @@ from fcn_demo.pipeline import (
     DISPLAY_MAX_SIDE,
     InputError,
     Segmenter,
+    export_masks,
     image_metrics,
     load_input,
+    match_ground_truth,
     resize_mask,
 )
 from fcn_demo.samples import find_sample, ground_truth, list_samples
@@ -253,3 +255,24 @@ def test_ablation_changes_the_output(sample_image):
     assert not np.allclose(cut.maps["fuse_pool3"], full.maps["fuse_pool3"])
     both = seg.segment(sample_image, drop_skips={"fcn8s": ("pool4", "pool3")})["fcn8s"]
     assert not np.allclose(both.maps["fuse_pool4"], full.maps["fuse_pool4"])
+
+
+def test_ground_truth_only_for_unmodified_samples(tmp_path):
+    sample = list_samples()[0]
+    gt, name = match_ground_truth(load_input(sample.image))
+    assert name == sample.name and gt.shape == load_input(sample.image).size
+    copy = tmp_path / "copy.png"
+    Image.open(sample.image).save(copy)  # same pixels, different file: not recognised
+    assert match_ground_truth(load_input(copy)) == (None, None)
+
+
+def test_export_masks_at_original_size(segmenter, tmp_path):
+    image = load_input(_encode(_photo(1500, 1100), "JPEG"))
+    results = segmenter.segment(image)
+    paths = export_masks(image, results, tmp_path, "photo")
+    assert [p.name for p in paths] == [f"photo_{n}.png" for n in VARIANTS] + ["photo_masks.zip"]
+    for p, r in zip(paths, results.values()):
+        with Image.open(p) as im:
+            assert im.size == (1500, 1100) and im.mode == "P"
+            assert np.array_equal(np.asarray(im.resize(r.mask.shape[::-1], Image.NEAREST)), r.mask)
+    assert not list(tmp_path.glob(".*.tmp"))
