@@ -63,13 +63,35 @@ def markdown_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str) -> bool:
-    """Replace the text between the metrics markers in the README; returns whether it changed."""
+def training_table(folder: Path, names: list[str]) -> str:
+    """How each variant was trained, from its history.json (Markdown)."""
+    lines = [
+        "| Model | Starts from | Epochs | Best epoch (val mIoU) | Wall time | Train images/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    total = 0.0
+    for name in names:
+        h = json.loads((folder / name / "history.json").read_text())
+        v, s = get_variant(name), h["summary"]
+        start = get_variant(v.parent).title if v.parent else f"{h['config']['init']} backbone"
+        best = h["epochs"][h["best_epoch"]]["val_miou"]
+        total += s["wall_time_s"]
+        lines.append(f"| {v.title} | {start} | {h['config']['epochs']} | {h['best_epoch']} ({best:.3f}) | "
+                     f"{s['wall_time_s'] / 60:.1f} min | {s['train_images_per_s']:.2f} |")  # fmt: skip
+    lines += ["", f"All four: {total / 60:.1f} min wall time on {s['device']} ({s['threads']} threads, autocast "
+              f"`{s['autocast']}`). Generated from the `history.json` files by `python -m fcn_demo.evaluate`."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str, block: str = "metrics") -> bool:
+    """Replace the text between ``<!-- {block}:start -->`` and ``<!-- {block}:end -->`` in the
+    README; returns whether it changed."""
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
     text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{readme} has no {README_START} ... {README_END} block")
-    new = pattern.sub(lambda _: f"{README_START}\n{table}\n{README_END}", text)
+        raise ValueError(f"{readme} has no {start} ... {end} block")
+    new = pattern.sub(lambda _: f"{start}\n{table}\n{end}", text)
     readme.write_text(new)
     return new != text
 
@@ -119,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         (args.checkpoints / "metrics.md").write_text(table + "\n")
         if args.readme.exists():
             update_readme(args.readme, table)
+            update_readme(args.readme, training_table(args.checkpoints, names), "training")
         print(table)
     else:
         print(json.dumps(result["models"], indent=1))

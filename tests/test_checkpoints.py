@@ -57,10 +57,12 @@ def test_stored_metrics_are_the_sum_of_the_per_image_ones(name, metrics, per_ima
         assert recomputed[key] == pytest.approx(metrics["models"][name][key])
 
 
-def test_readme_table_is_generated_from_metrics_json(metrics, checkpoints):
+def test_readme_tables_are_generated_from_the_checkpoint_files(metrics, checkpoints):
     readme = (checkpoints.parent / "README.md").read_text()
     block = readme.split(README_START)[1].split(README_END)[0].strip()
     assert block == markdown_table(metrics)
+    block = readme.split("<!-- training:start -->")[1].split("<!-- training:end -->")[0].strip()
+    assert block == training_table(checkpoints, list(VARIANTS))
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
