@@ -16,6 +16,7 @@ from fcn_demo.evaluate import (
     load_checkpoint,
     markdown_table,
     metrics_from,
+    training_table,
 )
 from fcn_demo.models import VARIANTS
 from fcn_demo.runtime import autocast_dtype, pick_device
