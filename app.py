@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import json
 import logging
@@ -166,12 +167,9 @@ class DemoState:
         return [str(p) for p in export_masks(image, results, self.out_dir / image.digest, stem)]
 
 
-def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
-    """The whole UI. ``loaded``: name -> LoadedModel (default: ``load_models`` on the chosen device)."""
-    device = device or pick_device()
-    loaded = loaded if loaded is not None else load_models(device=str(device))
-    st = DemoState(loaded, device)
-    threading.Thread(target=st.segmenter.warmup, daemon=True).start()
+def build_demo(st: DemoState) -> gr.Blocks:
+    """The whole UI around the models in ``st``."""
+    loaded = st.loaded
     samples = list_samples()
     titles = {n: get_variant(n).title for n in st.names}
 
@@ -339,6 +337,10 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
         if f is not None and (Path(f) / "history.json").exists()
     }
 
+    @functools.cache
+    def charts():
+        return (iou_bars(metrics) if metrics else None, training_curves(histories, titles) if histories else None)
+
     # ------------------------------------------------------------------ layout
 
     with gr.Blocks(
@@ -479,7 +481,7 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
                     elem_id="replay",
                 )
 
-            with gr.Tab("Metrics", id="metrics"):
+            with gr.Tab("Metrics", id="metrics") as metrics_tab:
                 if metrics:
                     gr.Markdown(
                         f"### Test split: {metrics.get('images', '?')} images, scored at full resolution\n"
@@ -492,18 +494,27 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
                         interactive=False,
                         elem_id="metrics-table",
                     )
-                    gr.Image(iou_bars(metrics), show_label=False, interactive=False, format="png", buttons=[])
                 else:
                     gr.Markdown("No `metrics.json` next to the checkpoints yet: run `python -m fcn_demo.evaluate`.")
+                # Drawn on first visit (matplotlib is not imported at start-up), then cached.
+                bars_img = gr.Image(
+                    show_label=False,
+                    interactive=False,
+                    format="png",
+                    buttons=[],
+                    visible=bool(metrics),
+                    elem_id="iou-bars",
+                )
                 if histories:
                     gr.Markdown("### Training curves")
-                    gr.Image(
-                        training_curves(histories, titles),
-                        show_label=False,
-                        interactive=False,
-                        format="png",
-                        buttons=[],
-                    )
+                curves_img = gr.Image(
+                    show_label=False,
+                    interactive=False,
+                    format="png",
+                    buttons=[],
+                    visible=bool(histories),
+                    elem_id="curves",
+                )
                 gr.Markdown("### Where the weights came from")
                 gr.Dataframe(
                     value=_provenance_rows(loaded, histories, titles),
@@ -554,6 +565,7 @@ def build_demo(loaded: dict | None = None, device=None) -> gr.Blocks:
             box.input(on_maps, [state, cls_in, view_in], maps_out, **after)
         for box in (ab16_p4, ab8_p4, ab8_p3):
             box.input(on_ablate, ab_inputs, ab_outputs, concurrency_id="models", **after)
+        metrics_tab.select(charts, None, [bars_img, curves_img], api_visibility="undocumented", show_progress="minimal")
         api_btn.click(
             api_segment,
             api_in,
@@ -628,10 +640,16 @@ def launch_kwargs() -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     t0 = time.perf_counter()
-    demo = build_demo()
+    device = pick_device()  # chosen once, passed on explicitly
+    st = DemoState(load_models(device=str(device)), device)
+    demo = build_demo(st)
     demo.queue(default_concurrency_limit=2, max_size=32)
-    log.info("UI built in %.1f s", time.perf_counter() - t0)
-    demo.launch(**launch_kwargs())
+    demo.launch(prevent_thread_lock=True, **launch_kwargs())
+    log.info("serving %s models %.1f s after start-up began", len(st.available), time.perf_counter() - t0)
+    # Warm up after the page is up, so start-up is not slowed and the first visitor's latencies
+    # are the model's, not one-time kernel set-up.
+    st.segmenter.warmup()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ from .samples import find_sample, ground_truth
 from .viz import mask_png
 
 MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
+# Long side / short side. The models run at shorter side WORKING_SHORT_SIDE, so a 32x4000 strip (a few kB)
+# would become 256x32000: minutes of compute and gigabytes of activations per model.
+MAX_ASPECT = 10
 MAX_PIXELS = 50_000_000  # refuse beyond: decoding more is a memory risk (decompression bombs)
 MAX_FILE_BYTES = 50 * 1024 * 1024
 DISPLAY_MAX_SIDE = 1024  # images are shown and masks computed at this size; bigger inputs are downscaled
@@ -106,6 +109,19 @@ def _too_small(w: int, h: int) -> InputError:
     )
 
 
+def _check_size(w: int, h: int) -> None:
+    """Refuse sizes the models cannot (or must not) run on, before anything is decoded."""
+    if w * h > MAX_PIXELS:
+        raise _too_big(w, h)
+    if min(w, h) < MIN_SIDE:
+        raise _too_small(w, h)
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise InputError(
+            f"The image is {w}x{h} pixels, a very long strip: its long side can be at most {MAX_ASPECT} times "
+            "its short side. Crop it closer to the pet and upload it again."
+        )
+
+
 def _too_big(w: int | None, h: int | None) -> InputError:
     size = f"{w}x{h} pixels ({w * h / 1e6:.0f} megapixels)" if w and h else "too large to decode safely"
     return InputError(
@@ -144,7 +160,7 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
         notes.append("CMYK image (print colours): converted to RGB; colours may look slightly off.")
         return im.convert("RGB")
     if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
+        rgba = (im.convert("LA") if mode == "La" else im).convert("RGBA")  # PIL has no La -> RGBA
         if rgba.getextrema()[3][0] < 255:
             notes.append("Transparent areas were filled with white.")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -179,26 +195,24 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
             "If it is an iPhone HEIC photo or a RAW file, export it as JPEG first."
         ) from e
     w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise _too_big(w, h)
-    if min(w, h) < MIN_SIDE:
-        raise _too_small(w, h)
-    if getattr(im, "is_animated", False):
-        notes.append(f"Animated {im.format} image: the first frame is used.")
-        im.seek(0)
-    orientation = im.getexif().get(0x0112, 1)  # EXIF orientation: phones store portraits rotated
-    # Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale decode when the image is far bigger than needed.
-    dw, dh = _display_size(w, h)
-    if im.format == "JPEG" and orientation == 1:
-        im.draft(im.mode, (dw, dh))
-    try:
+    _check_size(w, h)
+    try:  # everything that reads pixel data or metadata past the header (PNG's getexif() decodes the image)
+        if getattr(im, "is_animated", False):
+            notes.append(f"Animated {im.format} image: the first frame is used.")
+            im.seek(0)
+        orientation = im.getexif().get(0x0112, 1)  # EXIF orientation: phones store portraits rotated
+        # Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale decode when the image is far bigger than needed.
+        dw, dh = _display_size(w, h)
+        if im.format == "JPEG" and orientation == 1:
+            im.draft(im.mode, (dw, dh))
         im.load()
-    except OSError as e:
+    except Exception as e:  # PIL's parsers raise OSError, SyntaxError, EOFError, struct.error, ... on damaged files
         if "truncated" in str(e) or "broken data stream" in str(e):
             raise _truncated() from e
-        raise InputError(f"The image could not be decoded ({e}). Re-export it as JPEG or PNG and try again.") from e
-    except (ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise InputError(f"The image could not be decoded ({e}). Re-export it as JPEG or PNG and try again.") from e
+        raise InputError(
+            "The image could not be decoded: the file is damaged or uses a variant of its format we cannot read. "
+            "Re-export it as JPEG or PNG and try again."
+        ) from e
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
         w, h = im.size
@@ -216,6 +230,8 @@ def _from_array(arr: np.ndarray, notes: list[str]) -> Image.Image:
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise InputError(f"Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}.")
+    if min(arr.shape[:2]) < MIN_SIDE:  # also an empty array, before min()/max() reductions on it
+        raise _too_small(arr.shape[1], arr.shape[0])
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.dtype == np.uint16:
@@ -258,10 +274,7 @@ def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> Pre
     else:
         im = src if isinstance(src, Image.Image) else _from_array(src, notes)
         w, h = im.size
-        if w * h > MAX_PIXELS:
-            raise _too_big(w, h)
-        if min(w, h) < MIN_SIDE:
-            raise _too_small(w, h)
+        _check_size(w, h)
         rgb = _to_rgb(im, notes)
         original = (h, w)
         if rgb.size != _display_size(w, h):

@@ -1,7 +1,8 @@
 """Pictures for the demo: overlays, error maps, legends, score heatmaps, training curves, the replay payload.
 
 Pure numpy / PIL / matplotlib (the object API, no pyplot state, so it is safe in Gradio's worker
-threads). Nothing here runs a model.
+threads). Nothing here runs a model. matplotlib is imported where it is used: the app starts
+faster without it, and the first chart pays the half second once.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from .data import CLASS_COLORS, CLASSES
@@ -79,8 +77,22 @@ def legend_html(errors: bool = False) -> str:
     return f'<div class="legend">{"".join(items)}</div>'
 
 
-def _fig_to_image(fig: Figure, dpi: int = 100) -> Image.Image:
+def _figure(**kwargs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _colormap(name: str):
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def _fig_to_image(fig, dpi: int = 100) -> Image.Image:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     buf.seek(0)
@@ -103,7 +115,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _colorbar(width: int, cmap: str, lo: float, hi: float, label: str) -> Image.Image:
     """A horizontal colour scale with its ends, middle and a label."""
-    bar = (colormaps[cmap](np.linspace(0, 1, width))[None, :, :3] * 255).astype(np.uint8)
+    bar = (_colormap(cmap)(np.linspace(0, 1, width))[None, :, :3] * 255).astype(np.uint8)
     out = Image.new("RGB", (width, 40), "white")
     out.paste(Image.fromarray(np.repeat(bar, 10, axis=0)), (0, 0))
     draw, font = ImageDraw.Draw(out), _font(11)
@@ -153,7 +165,7 @@ def heatmaps(
             lim = float(np.abs(data).max()) or 1.0
             cmap, lo, hi = "RdBu_r", -lim, lim
             label = f"{CLASSES[cls]} score" + (" added" if additive else "")
-        rgb = colormaps[cmap](np.clip((data - lo) / (hi - lo), 0, 1))[..., :3] * 255
+        rgb = _colormap(cmap)(np.clip((data - lo) / (hi - lo), 0, 1))[..., :3] * 255
         # Cell (i, j) covers working pixels [i*stride, (i+1)*stride); with ceil-mode pooling the
         # last cells overhang the image, so index cells by pixel and crop.
         ys = np.minimum((np.arange(ph) + 0.5) / ph * work_hw[0] // stride, mh - 1).astype(int)
@@ -178,7 +190,7 @@ def _epochs(history: dict, key: str) -> tuple[list[int], list[float]]:
 def training_curves(histories: dict[str, dict], titles: dict[str, str] | None = None) -> Image.Image:
     """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side."""
     titles = titles or {}
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    fig = _figure(figsize=(11, 3.8), layout="constrained")
     ax_loss, ax_miou = fig.subplots(1, 2)
     for name, hist in histories.items():
         color = MODEL_COLORS.get(name, "#444444")
@@ -204,7 +216,7 @@ def iou_bars(metrics: dict) -> Image.Image:
     """Grouped bars of per-class IoU per model from a ``metrics.json`` dict."""
     models = metrics["models"]
     classes = metrics.get("classes", list(CLASSES))
-    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    fig = _figure(figsize=(8, 3.4), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / max(1, len(models))
     for i, (name, m) in enumerate(models.items()):

@@ -144,7 +144,7 @@ def app_url(loaded_models):
     """The demo launched once, in-process, on 127.0.0.1 with the test checkpoints; yields its URL."""
     import app
 
-    demo = app.build_demo(loaded_models, "cpu")
+    demo = app.build_demo(app.DemoState(loaded_models, "cpu"))
     demo.queue(default_concurrency_limit=2, max_size=32)
     kwargs = {**app.launch_kwargs(), "server_name": "127.0.0.1", "server_port": _free_port(), "quiet": True}
     _, url, _ = demo.launch(prevent_thread_lock=True, **kwargs)
