@@ -289,7 +289,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
                 m, m0 = image_metrics(r.mask, gt), image_metrics(full[name].mask, gt)
                 line += f" · mIoU <b>{m['miou']:.3f}</b> (full model {m0['miou']:.3f}, Δ {m['miou'] - m0['miou']:+.3f})"
             line += f" · forward {r.ms:.0f} ms"
-            outs += [overlay(image.rgb, r.mask, 0.55), f'<div class="panel-stats">{line}</div>']
+            outs += [overlay(image.rgb, r.mask, 0.55), f'<div class="ablate-stats">{line}</div>']
         ref = st.segmenter.segment(image, ["fcn32s"])["fcn32s"] if "fcn32s" in st.available else None
         outs.append(overlay(image.rgb, ref.mask, 0.55) if ref else None)
         return outs
@@ -302,8 +302,12 @@ def build_demo(st: DemoState) -> gr.Blocks:
     @_friendly
     def api_segment(image):
         """Segment one image with every model. Returns the masks (palette PNGs at the image's size,
-        pixel value = class index: 0 background, 1 pet, 2 border) and a JSON summary with latencies
-        and, for sample images, pixel accuracy, mIoU and border IoU."""
+        pixel value = class index: 0 background, 1 pet, 2 border) and a JSON summary with latencies,
+        for sample images pixel accuracy, mIoU and border IoU, and why any model is unavailable."""
+        if not st.available:  # an empty answer would look like success
+            reason = "; ".join(f"{titles[n]}: {loaded[n].error}" for n in st.names)
+            title = "The models are unavailable"
+            raise gr.Error(f"No model weights could be loaded ({reason}).", title=title, print_exception=False)
         image, gt, sample, results = _api_segment(_payload_source(image))
         paths = st.masks(image, results, sample or "image")[:-1]
         h, w = image.original_size
@@ -311,6 +315,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
             "image": {"width": w, "height": h, "sample": sample, "notes": image.notes},
             "classes": list(CLASSES),
             "models": {},
+            "unavailable": {n: loaded[n].error for n in st.names if n not in st.available},
         }
         for (name, r), path in zip(results.items(), paths):
             summary["models"][name] = {
@@ -457,10 +462,10 @@ def build_demo(st: DemoState) -> gr.Blocks:
                             ab8_p3 = gr.Checkbox(True, label="pool3 skip (stride 8)")
                         ab8_img = gr.Image(show_label=False, interactive=False, format="png", elem_id="ablate-8")
                         ab8_txt = gr.HTML()
-                    with gr.Column(elem_classes=["panel"], scale=1, min_width=200):
+                    with gr.Column(elem_classes=["panel"], scale=1, min_width=240):
                         gr.HTML(
-                            f'<div class="panel-title">{titles.get("fcn32s", "FCN-32s")} '
-                            '<span class="muted">(reference: no skips)</span></div>'
+                            f'<div class="panel-title">{titles.get("fcn32s", "FCN-32s")}</div>'
+                            '<div class="muted">for reference: no skips at all</div>'
                         )
                         ab32_img = gr.Image(show_label=False, interactive=False, format="png", elem_id="ablate-32")
                 ab_inputs = [state, ab16_p4, ab8_p4, ab8_p3]
@@ -594,7 +599,7 @@ def _metrics_rows(metrics: dict) -> list[list]:
     rows = []
     for name, m in metrics["models"].items():
         vals = [m["pixel_acc"], m["mean_acc"], m["miou"], m["fwiou"], *m["iou"]]
-        rows.append([m.get("title", name), *[round(float(v), 3) for v in vals]])
+        rows.append([m.get("title", name), *[f"{float(v):.3f}" for v in vals]])
     return rows
 
 

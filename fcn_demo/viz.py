@@ -125,6 +125,19 @@ def _colorbar(width: int, cmap: str, lo: float, hi: float, label: str) -> Image.
     return out
 
 
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Greedy word wrap to ``width`` pixels."""
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and draw.textlength(trial, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return [*lines, line] if line else lines
+
+
 def heatmaps(
     image: np.ndarray,
     maps: list[tuple[str, str, np.ndarray]],
@@ -149,7 +162,7 @@ def heatmaps(
     gray = np.asarray(Image.fromarray(image).convert("L").resize((pw, ph), Image.BILINEAR), dtype=np.float32)
     gray = gray[..., None] * 0.55 + 255 * 0.2
     n = max(slots, len(maps))
-    pad, head, title_h = 12, 34, 26 if title else 4
+    pad, head, title_h = 12, 50, 26 if title else 4
     out = Image.new("RGB", (n * (panel + pad) + pad, title_h + head + panel + 46), "white")
     draw = ImageDraw.Draw(out)
     if title:
@@ -174,9 +187,8 @@ def heatmaps(
         tile = (cells * 0.8 + gray * 0.2).clip(0, 255).astype(np.uint8)
         x0 = pad + i * (panel + pad)
         y0 = title_h + head
-        draw.multiline_text(
-            (x0, title_h), f"{caption}\n{mh}x{mw} cells, stride {stride}", fill="#222222", font=_font(12), spacing=3
-        )
+        text = "\n".join([*_wrap(draw, caption, _font(12), panel)[:2], f"{mh}x{mw} cells, stride {stride}"])
+        draw.multiline_text((x0, title_h), text, fill="#222222", font=_font(12), spacing=3)
         out.paste(Image.fromarray(tile), (x0 + (panel - pw) // 2, y0 + (panel - ph) // 2))
         out.paste(_colorbar(panel, cmap, lo, hi, label), (x0, y0 + panel + 4))
     return out

@@ -1,4 +1,5 @@
-"""Shared fixtures: small seeded CPU inputs, the dataset folder, the embedded checkpoints.
+"""Shared fixtures: small seeded CPU inputs, the dataset folder, the embedded checkpoints, the app
+on 127.0.0.1 (``app_url``, ``serve_app``) and a fake Hugging Face Hub (``fake_hub``, see fakes.py).
 
 The app and pipeline tests use ``app_checkpoints``: the real checkpoints/ folder when it holds all
 four variants, otherwise throwaway ones (random weights, a fake history) written to a temp folder,
@@ -13,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
 from PIL import Image
 
+from fcn_demo import hub
 from fcn_demo.data import CLASS_COLORS, CLASSES, default_root
 from fcn_demo.models import VARIANTS, build_model
 
@@ -139,14 +142,82 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(loaded_models):
-    """The demo launched once, in-process, on 127.0.0.1 with the test checkpoints; yields its URL."""
+def launch_app(loaded: dict):
+    """The demo built around ``loaded`` (name -> LoadedModel), served in-process on 127.0.0.1 with the
+    app's queue settings; returns (demo, url). The caller closes it with ``demo.close()``."""
     import app
 
-    demo = app.build_demo(app.DemoState(loaded_models, "cpu"))
+    demo = app.build_demo(app.DemoState(loaded, "cpu"))
     demo.queue(default_concurrency_limit=2, max_size=32)
     kwargs = {**app.launch_kwargs(), "server_name": "127.0.0.1", "server_port": _free_port(), "quiet": True}
     _, url, _ = demo.launch(prevent_thread_lock=True, **kwargs)
+    return demo, url
+
+
+@pytest.fixture(scope="session")
+def app_url(loaded_models):
+    """The demo launched once, in-process, on 127.0.0.1 with the test checkpoints; yields its URL."""
+    demo, url = launch_app(loaded_models)
     yield url
     demo.close()
+
+
+@pytest.fixture
+def serve_app():
+    """``serve_app(loaded) -> url``: a demo of its own for one test (e.g. around broken checkpoints)."""
+    demos = []
+
+    def serve(loaded: dict) -> str:
+        demo, url = launch_app(loaded)
+        demos.append(demo)
+        return url
+
+    yield serve
+    for demo in demos:
+        demo.close()
+
+
+# ---------------------------------------------------------------------------- a fake Hugging Face Hub
+
+
+@pytest.fixture(scope="session")
+def ckpts(tmp_path_factory) -> dict:
+    """Two different sets of checkpoints: what is published on the (fake) Hub, and the embedded copy."""
+    base = tmp_path_factory.mktemp("ckpts")
+    hub_src, embedded, staged = base / "published", base / "embedded", base / "staged"
+    out_hub = write_checkpoints(hub_src, seed=1)
+    out_emb = write_checkpoints(embedded, seed=2)
+    hub.stage(hub_src, staged, REPO_ID)  # the fake Hub serves exactly what `push` would upload
+    return {"hub_src": hub_src, "embedded": embedded, "staged": staged, "out_hub": out_hub, "out_emb": out_emb}
+
+
+@pytest.fixture
+def fake_hub(ckpts):
+    """The fake Hub (API + resolve) serving ``ckpts["staged"]``, and its CDN, each on its own 127.0.0.1 port."""
+    state = FakeHub(ckpts["staged"])
+    api, cdn = start_server(state), start_server(state)
+    state.cdn_url = f"http://127.0.0.1:{cdn.server_address[1]}"
+    state.url = f"http://127.0.0.1:{api.server_address[1]}"
+    yield state
+    for s in (api, cdn):
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture
+def hf_env(tmp_path, monkeypatch):
+    """A private HF cache and no inherited Hub settings; HubConfig reads these when created."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
+                "FCN_DEMO_HUB", "FCN_DEMO_HUB_REPO", "FCN_DEMO_HUB_REVISION", "HF_HUB_ETAG_TIMEOUT"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("FCN_DEMO_HUB_REPO", REPO_ID)
+    return tmp_path / "hf" / "hub"
+
+
+@pytest.fixture
+def use_endpoint(monkeypatch):
+    def set_url(url: str) -> None:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+
+    return set_url

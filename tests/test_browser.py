@@ -86,6 +86,8 @@ def test_error_map_toggle(page):
         "([sel, src]) => document.querySelector(sel)?.getAttribute('src') !== src",
         arg=[f"#panel-{name} .panel-image img", before],
     )
+    page.wait_for_timeout(300)
+    page.locator("#panels").screenshot(path=SHOTS / "error_map.png")
     page.locator(f"#panel-{name}").get_by_label("error map").uncheck()
 
 
@@ -126,6 +128,8 @@ def test_training_replay_plays_in_the_browser(page):
 def test_metrics_tab(page):
     _tab(page, "Metrics")
     page.wait_for_selector("#provenance")
+    page.wait_for_selector("#iou-bars img")  # the charts are drawn on the first visit
+    page.wait_for_selector("#curves img")
     assert "FCN-8s" in page.locator("#provenance").inner_text()
     page.screenshot(path=SHOTS / "metrics.png", full_page=True)
 

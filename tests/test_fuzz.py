@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
@@ -181,8 +181,14 @@ def files(draw) -> bytes:
 
 # ---------------------------------------------------------------------------- the properties
 
+# Inputs that once got through as unhandled exceptions, replayed on every run.
+_PNG_CUT_IN_IDAT = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00 \x00\x00\x00 \x01\x00\x00\x00\x00[\x01GY\x00\x00\x00\xabIDAT"
+)
+
 
 @FUZZ
+@example(data=_PNG_CUT_IN_IDAT)  # PNG's getexif() decodes the pixels: OSError outside the decode guard
 @given(data=files())
 def test_damaged_and_unusual_files(data):
     check(data)
@@ -197,6 +203,8 @@ def test_random_bytes_behind_any_signature(head, tail):
 @FUZZ
 @given(mode=st.sampled_from(MODES), size=st.sampled_from(EXTREME_SIZES + [(48, 40), (300, 200)]),
        seed=st.integers(0, 2**16))  # fmt: skip
+@example(mode="La", size=(48, 40), seed=0)  # PIL cannot convert La to RGBA directly
+@example(mode="1", size=(32, 400), seed=0)  # a strip: 256x3200 at the working size
 def test_pil_images_of_every_mode(mode, size, seed):
     check(random_image(mode, size, seed))
 
@@ -216,6 +224,7 @@ DTYPES = [np.uint8, np.uint16, np.int32, np.int64, np.float16, np.float32, np.fl
     special=st.sampled_from([None, np.nan, np.inf, -np.inf, -1.0, 1e30]),
     seed=st.integers(0, 2**16),
 )
+@example(dtype=np.float32, shape=(0, 0), special=None, seed=0)  # max() of an empty array
 def test_arrays(dtype, shape, special, seed):
     rng = np.random.default_rng(seed)
     arr = (rng.random(shape) * rng.choice([1.0, 255.0, 65535.0])).astype(dtype)

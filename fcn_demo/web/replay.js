@@ -85,10 +85,14 @@
     return Y;
   };
   const series = (m, key) => m.epochs.filter((r) => r[key] !== null && r[key] !== undefined).map((r) => [r.epoch, r[key]]);
-  const path = (pts, Y) => pts.map(([e, v], i) => `${i ? "L" : "M"}${X(e).toFixed(1)},${Y(v).toFixed(1)}`).join("");
+  const top = box.t;
+  const path = (pts, Y) => pts.map(([e, v], i) => `${i ? "L" : "M"}${X(e).toFixed(1)},${Math.max(top, Y(v)).toFixed(1)}`).join("");
 
-  // Round the loss axis up to a "nice" step so the ticks read 0, 0.2, 0.4 ... rather than 0.32, 0.63.
-  const rawMax = Math.max(...models.flatMap((m) => [...series(m, "train_loss"), ...series(m, "val_loss")].map((p) => p[1])), 0.1);
+  // The loss axis fits the curves from epoch 1 on: a fresh head's epoch-0 loss can be several
+  // times larger and would flatten everything else, so it is clipped at the top of the chart.
+  // The top is rounded up to a "nice" step so the ticks read 0, 0.2, 0.4 ... rather than 0.32, 0.63.
+  const lossValues = (from) => models.flatMap((m) => [...series(m, "train_loss"), ...series(m, "val_loss")].filter((p) => p[0] >= from).map((p) => p[1]));
+  const rawMax = Math.max(...(maxEpoch > 0 ? lossValues(1) : lossValues(0)), 0.1) * 1.1;
   const mag = 10 ** Math.floor(Math.log10(rawMax / 4));
   const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s * 4 >= rawMax) || mag * 10;
   const lossMax = step * Math.ceil(rawMax / step);

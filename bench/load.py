@@ -1,0 +1,378 @@
+"""Load, measured: `python app.py` on 127.0.0.1 driven by concurrent gradio_client clients.
+
+    python bench/load.py                                  # 20 clients x 10 requests (~10 minutes on 2 CPU cores)
+    python bench/load.py --clients 4 --requests 3         # a quick check (~2 minutes)
+    python bench/load.py --update-readme                  # also rewrite README.md's load block
+
+The server is the real entry point (`python app.py`: its queue settings, the embedded weights,
+FCN_DEMO_HUB=0) in a subprocess, so its memory is measured alone. One run, four phases:
+
+1. warm-up: a few requests, not counted;
+2. one client, ``--requests`` requests one after another: the baseline latency;
+3. ``--clients`` clients at once, ``--requests`` each, back to back (a closed loop): requests served,
+   errors, and p50/p95 latency as multiples of the baseline p50;
+4. a burst of ``--burst`` requests submitted at once, beyond the queue's ``max_size``: the ones
+   that do not fit must be refused at once with a "queue is full" message, not left hanging.
+
+Requests mix gallery samples (their results are cached after the first time, as in the app) and
+uploads: unique photos (random crops, flips, sizes and JPEG/PNG of the samples) that always run
+the four models. The server's RSS is sampled from /proc/<pid>/status throughout; its growth is
+reported as the slope over the second half of phase 3, after everything has been warmed up.
+Every wait is bounded (``--request-timeout``, ``--time-limit``); the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradio_client import Client, handle_file
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fcn_demo.evaluate import update_readme  # noqa: E402
+from fcn_demo.samples import list_samples  # noqa: E402
+
+SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
+QUEUE_SIZE = 32  # the max_size app.py's main() passes to demo.queue()
+
+
+@dataclass
+class Outcome:
+    kind: str  # "sample" | "upload" | "burst"
+    seconds: float
+    error: str | None = None
+    models: int = 0  # masks in the answer
+
+
+@dataclass
+class Rss:
+    """The server's resident memory over time, from /proc/<pid>/status."""
+
+    pid: int
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (time.perf_counter(), MiB)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def read(self) -> float | None:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def run(self, every: float = 0.5) -> None:
+        while not self.stop.wait(every):
+            mib = self.read()
+            if mib is not None:
+                self.samples.append((time.perf_counter(), mib))
+
+    def between(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        return [(t, m) for t, m in self.samples if t0 <= t <= t1]
+
+
+def slope_mib_per_min(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MiB) points, in MiB per minute."""
+    if len(points) < 3:
+        return float("nan")
+    ts, ms = [t for t, _ in points], [m for _, m in points]
+    tm, mm = statistics.fmean(ts), statistics.fmean(ms)
+    var = sum((t - tm) ** 2 for t in ts)
+    return 60 * sum((t - tm) * (m - mm) for t, m in zip(ts, ms)) / var if var else float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between order statistics."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log_path: Path, timeout: float) -> subprocess.Popen:
+    """`python app.py` on 127.0.0.1:``port`` with the embedded weights; returns once it serves its page."""
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "FCN_DEMO_HUB": "0",
+           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    log = open(log_path, "wb")  # noqa: SIM115 (closed with the process, in stop_server)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise TimeoutError(f"app.py did not serve its page within {timeout:.0f} s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    proc.log.close()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- the requests
+
+
+def make_uploads(n: int, folder: Path, seed: int) -> list[Path]:
+    """``n`` distinct photos made from the samples (crop, flip, resize, JPEG or PNG): no two share a
+    cache entry, so every upload runs all four models, as a new visitor's photo would."""
+    rng = random.Random(seed)
+    samples = [s.image for s in list_samples()]
+    paths = []
+    for i in range(n):
+        with Image.open(rng.choice(samples)) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            cw, ch = int(w * rng.uniform(0.7, 0.95)), int(h * rng.uniform(0.7, 0.95))
+            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            im = im.crop((x, y, x + cw, y + ch))
+            if rng.random() < 0.5:
+                im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            scale = rng.uniform(0.8, 2.0)  # some bigger than the display size, like phone photos
+            im = im.resize((max(64, int(cw * scale)), max(64, int(ch * scale))), Image.BILINEAR)
+            path = folder / f"upload_{i:04d}.{'jpg' if i % 4 else 'png'}"
+            im.save(path, quality=rng.randint(70, 95)) if path.suffix == ".jpg" else im.save(path)
+        paths.append(path)
+    return paths
+
+
+class Requests:
+    """Hands out the next input: every SAMPLE_EVERY-th a gallery sample, else a fresh upload."""
+
+    def __init__(self, uploads: list[Path]) -> None:
+        self.samples = [s.image for s in list_samples()]
+        self.uploads = iter(uploads)
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> tuple[str, Path]:
+        with self.lock:
+            self.count += 1
+            if self.count % SAMPLE_EVERY == 1:
+                return "sample", self.samples[self.count % len(self.samples)]
+            return "upload", next(self.uploads)
+
+
+def client(url: str, downloads: Path, workers: int = 4) -> Client:
+    return Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False, max_workers=workers)
+
+
+def one(c: Client, kind: str, path: Path, timeout: float) -> Outcome:
+    t0 = time.perf_counter()
+    job = c.submit(handle_file(str(path)), api_name="/segment")
+    try:
+        masks, summary = job.result(timeout=timeout)
+        if len(masks) != len(summary["models"]) or not masks:
+            return Outcome(kind, time.perf_counter() - t0, f"unexpected answer: {len(masks)} masks")
+        return Outcome(kind, time.perf_counter() - t0, models=len(masks))
+    except Exception as e:  # any failure is counted and reported, not raised: the run goes on
+        job.cancel()
+        return Outcome(kind, time.perf_counter() - t0, f"{type(e).__name__}: {str(e)[:200]}")
+
+
+def closed_loop(url, downloads, reqs: Requests, n_clients, n_requests, timeout, deadline) -> list[Outcome]:
+    """``n_clients`` clients, each sending ``n_requests`` one after the other, all starting together."""
+    clients = [client(url, downloads) for _ in range(n_clients)]
+    start = threading.Barrier(n_clients)
+    results: list[Outcome] = []
+    lock = threading.Lock()
+
+    def worker(c: Client) -> None:
+        start.wait()
+        for _ in range(n_requests):
+            if time.perf_counter() > deadline:
+                break
+            out = one(c, *reqs.next(), timeout)
+            with lock:
+                results.append(out)
+
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(1.0, deadline - time.perf_counter() + timeout))
+    return results
+
+
+def burst(url: str, downloads: Path, n: int, timeout: float) -> list[Outcome]:
+    """``n`` requests submitted at the same moment (a cached sample, so the ones let in are quick)."""
+    c = client(url, downloads, workers=n)
+    sample = list_samples()[0].image
+    start = threading.Barrier(n)
+    results: list[Outcome] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        start.wait()
+        out = one(c, "burst", sample, timeout)
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 10)
+    return results
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
+    ok_single = [o.seconds for o in single if o.error is None]
+    ok = [o for o in loaded if o.error is None]
+    errors = [o for o in loaded if o.error is not None]
+    base = statistics.median(ok_single) if ok_single else float("nan")
+    lat = [o.seconds for o in ok]
+    by_kind = {k: [o.seconds for o in ok if o.kind == k] for k in ("upload", "sample")}
+    throughput_single = len(ok_single) / phases["single_s"] if phases["single_s"] else float("nan")
+    throughput_load = len(ok) / wall if wall else float("nan")
+
+    t_load0, t_load1 = phases["load"]
+    half = rss.between((t_load0 + t_load1) / 2, t_load1)
+    warm = rss.between(*phases["single"]) or rss.samples[:1]
+    during = rss.between(t_load0, t_load1)
+    rss_warm = warm[-1][1] if warm else float("nan")
+    rss_peak = max((m for _, m in during), default=float("nan"))
+    rss_end = during[-1][1] if during else float("nan")
+    growth = half[-1][1] - half[0][1] if len(half) > 1 else float("nan")
+
+    refused = [o for o in bursts if o.error and "queue is full" in o.error.lower()]
+    served_burst = [o for o in bursts if o.error is None]
+    other = [o for o in bursts if o.error and o not in refused]
+    refused_msg = refused[0].error.split(": ", 1)[-1] if refused else "none"
+
+    n_total = args.clients * args.requests
+    lines = [
+        f"`python bench/load.py --clients {args.clients} --requests {args.requests}` against `python app.py` "
+        f"(embedded weights, queue max_size {QUEUE_SIZE}) on 127.0.0.1; {os.cpu_count()} CPU cores; one request = "
+        f"all {phases['models']} models on one image via the `/segment` API; one in {SAMPLE_EVERY} a gallery "
+        "sample (cached after its first run), the others unique uploads.",
+        "",
+        "| Measure | Result |",
+        "|---|---|",
+        f"| Requests served under load | {len(ok)} / {n_total} ({args.clients} clients x {args.requests}, closed loop) |",
+        f"| Errors | {len(errors)}" + (f" (first: {errors[0].error})" if errors else "") + " |",
+        f"| Single-client p50 latency (the baseline) | 1.00 ({len(ok_single)} requests, same mix) |",
+        f"| p50 latency under load / baseline p50 | {statistics.median(lat) / base:.2f} |" if lat else "| p50 | n/a |",
+        f"| p95 latency under load / baseline p50 | {pct(lat, 95) / base:.2f} |" if lat else "| p95 | n/a |",
+        f"| p50 of uploads / of samples under load, over baseline p50 | "
+        f"{statistics.median(by_kind['upload']) / base:.2f} / {statistics.median(by_kind['sample']) / base:.2f} |"
+        if by_kind["upload"] and by_kind["sample"]
+        else "| by kind | n/a |",
+        f"| Throughput under load / single-client throughput | {throughput_load / throughput_single:.2f} |",
+        f"| Server RSS: after warm-up, peak, end of load | {rss_warm:.0f} / {rss_peak:.0f} / {rss_end:.0f} MiB |",
+        f"| Server RSS trend, second half of the load | {slope_mib_per_min(half):+.1f} MiB/min "
+        f"({growth:+.0f} MiB over {(half[-1][0] - half[0][0]) / 60 if len(half) > 1 else 0:.1f} min) |",
+        f"| Burst of {len(bursts)} at once (queue max_size {QUEUE_SIZE}) | {len(served_burst)} served, "
+        f"{len(refused)} refused at once (slowest refusal after {max((o.seconds for o in refused), default=0):.1f} s) "
+        f'with "{refused_msg}", {len(other)} other outcomes |',
+        "",
+        f"Latency ratios are to the single-client p50 of the same run ({base * 1000:.0f} ms on this machine). "
+        "Under load the requests queue (the models run at most two at a time), so latency grows with the "
+        "number of clients while throughput holds. Generated by `python bench/load.py --update-readme`.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--requests", type=int, default=10, help="per client (and for the single-client baseline)")
+    p.add_argument("--burst", type=int, default=QUEUE_SIZE + 16, help="requests submitted at once in phase 4")
+    p.add_argument("--request-timeout", type=float, default=300.0, help="seconds before a request counts as hung")
+    p.add_argument("--time-limit", type=float, default=1800.0, help="no new request after this many seconds")
+    p.add_argument("--startup-timeout", type=float, default=120.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--update-readme", action="store_true", help="write the table into README.md's load block")
+    p.add_argument("--readme", type=Path, default=REPO / "README.md")
+    args = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="fcn-demo-load-"))
+    port = free_port()
+    n_uploads = (args.clients + 1) * args.requests + 8
+    uploads = make_uploads(n_uploads, work, args.seed)
+    deadline = time.perf_counter() + args.time_limit
+    print(f"starting python app.py on 127.0.0.1:{port} (log: {work / 'server.log'})", flush=True)
+    proc = start_server(port, work / "server.log", args.startup_timeout)
+    url = f"http://127.0.0.1:{port}/"
+    rss = Rss(proc.pid)
+    sampler = threading.Thread(target=rss.run, daemon=True)
+    sampler.start()
+    try:
+        reqs = Requests(uploads)
+        c = client(url, work)
+        print("1. warm-up", flush=True)
+        warm = [one(c, *reqs.next(), args.request_timeout) for _ in range(3)]
+        phases = {"models": max(o.models for o in warm)}
+        print(f"2. one client, {args.requests} requests", flush=True)
+        t0 = time.perf_counter()
+        single = [one(c, *reqs.next(), args.request_timeout) for _ in range(args.requests)]
+        t1 = time.perf_counter()
+        phases["single"], phases["single_s"] = (t0, t1), t1 - t0
+        print(f"3. {args.clients} clients x {args.requests} requests", flush=True)
+        t0 = time.perf_counter()
+        loaded = closed_loop(url, work, reqs, args.clients, args.requests, args.request_timeout, deadline)
+        t1 = time.perf_counter()
+        phases["load"] = (t0, t1)
+        print(f"4. burst of {args.burst}", flush=True)
+        bursts = burst(url, work, args.burst, min(args.request_timeout, 120))
+    finally:
+        rss.stop.set()
+        stop_server(proc)
+    for o in warm + single:
+        if o.error:
+            print(f"warm-up/baseline error: {o.error}", file=sys.stderr)
+    table = report(args, single, loaded, t1 - t0, bursts, rss, phases)
+    print("\n" + table)
+    if args.update_readme:
+        update_readme(args.readme, table, "load")
+        print(f"\nupdated {args.readme}")
+    errors = sum(o.error is not None for o in warm + single + loaded)
+    if errors:
+        print(f"server log kept: {work / 'server.log'}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
