@@ -26,6 +26,7 @@ import gradio as gr
 import numpy as np
 
 from fcn_demo.data import CLASSES, REPO_ROOT
+from fcn_demo.hub import load_models
 from fcn_demo.models import VARIANTS, get_variant
 from fcn_demo.pipeline import (
     InputError,
@@ -34,7 +35,6 @@ from fcn_demo.pipeline import (
     export_masks,
     image_metrics,
     load_input,
-    load_models,
     match_ground_truth,
 )
 from fcn_demo.runtime import pick_device

@@ -38,14 +38,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import REPO, warn_if_busy
 from gradio_client import Client, handle_file
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from fcn_demo.evaluate import update_readme  # noqa: E402
-from fcn_demo.samples import list_samples  # noqa: E402
+from fcn_demo.evaluate import update_readme
+from fcn_demo.samples import list_samples
 
 SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
 QUEUE_SIZE = 32  # the max_size app.py's main() passes to demo.queue()
@@ -302,9 +300,11 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         f"| Server RSS: after warm-up, peak, end of load | {rss_warm:.0f} / {rss_peak:.0f} / {rss_end:.0f} MiB |",
         f"| Server RSS trend, second half of the load | {slope_mib_per_min(half):+.1f} MiB/min "
         f"({growth:+.0f} MiB over {(half[-1][0] - half[0][0]) / 60 if len(half) > 1 else 0:.1f} min) |",
-        f"| Burst of {len(bursts)} at once (queue max_size {QUEUE_SIZE}) | {len(served_burst)} served, "
-        f"{len(refused)} refused at once (slowest refusal after {max((o.seconds for o in refused), default=0):.1f} s) "
-        f'with "{refused_msg}", {len(other)} other outcomes |',
+        f"| Burst of {len(bursts)} requests at once (queue max_size {QUEUE_SIZE}) | {len(served_burst)} served "
+        f"(the last after {max((o.seconds for o in served_burst), default=0):.1f} s), {len(refused)} refused with "
+        f'"{refused_msg}" after {statistics.median(o.seconds for o in refused) if refused else 0:.1f} s '
+        f"(median; at most {max((o.seconds for o in refused), default=0):.1f} s, file upload included), "
+        f"{len(other)} other outcomes |",
         "",
         f"Latency ratios are to the single-client p50 of the same run ({base * 1000:.0f} ms on this machine). "
         "Under load the requests queue (the models run at most two at a time), so latency grows with the "
@@ -326,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = p.parse_args(argv)
 
+    warn_if_busy()
     work = Path(tempfile.mkdtemp(prefix="fcn-demo-load-"))
     port = free_port()
     n_uploads = (args.clients + 1) * args.requests + 8

@@ -1,32 +1,47 @@
-"""Speed, measured side by side in one run; prints ratios, never a bare time to compare across runs.
+"""Speed, measured side by side in one run; everything is reported against a reference timed in the same run.
 
-    python bench/speed.py                 # ~3 minutes on 2 CPU cores
-    python bench/speed.py --markdown      # also print the README table
+    python bench/speed.py                   # ~5 minutes on 2 CPU cores; prints the Markdown tables
+    python bench/speed.py --update-readme   # also rewrite README.md's speed block
+    python bench/speed.py --repeat 2        # quicker, noisier
 
-1. Per-variant latency at 256/512/1024 px inputs (the app path: working size, bf16 on this CPU),
-   with the shared-work breakdown (backbone vs heads).
-2. All four variants + skip-layer maps for one 512x512 upload vs ONE forward pass of torchvision's
-   fcn_resnet50 / fcn_resnet101 (the model of the pytorch/FCN Space) on the same input, fp32 as that
-   Space runs it (random weights: speed does not depend on their values).
-3. Training throughput (images/s) of the chosen CPU path (bf16 autocast + channels_last) against
-   plain fp32.
+Run it on an idle machine (check `top`): other processes skew the ratios.
+
+1. Per-variant latency of the network's forward pass at 256, 512 and 1024 px inputs (bf16 autocast
+   and channels_last where the CPU has bf16, as the app runs), and the share of the backbone in it.
+   The app itself always runs the models at shorter side 256 px (the training scale), whatever the
+   upload's size: the 256 px column is what a visitor waits for.
+2. The headline: one 512x512 upload through everything the app does for it (decode and checks, all
+   four models, mask export, the four overlays, the skip-layer maps of the maps tab, the ablation
+   tab, PNG encoding of every picture sent to the browser) against ONE forward pass of torchvision's
+   fcn_resnet50 / fcn_resnet101 on the same 512x512 image, fp32 as the pytorch/FCN Space runs it
+   (random weights: speed does not depend on their values). Timed in alternating rounds.
+3. Training throughput (images/s) of the training step as train.py runs it (bf16 autocast +
+   channels_last) against plain fp32, same model, batch and crop.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import platform
 import statistics
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from common import REPO, warn_if_busy
+from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fcn_demo.models import VARIANTS, build_model  # noqa: E402
-from fcn_demo.runtime import autocast, autocast_dtype, pick_device, run_model  # noqa: E402
+from fcn_demo.evaluate import update_readme
+from fcn_demo.hub import HubConfig, load_models
+from fcn_demo.models import VARIANTS, get_variant
+from fcn_demo.pipeline import Segmenter, export_masks, load_input, match_ground_truth
+from fcn_demo.runtime import autocast, autocast_dtype, pick_device
+from fcn_demo.samples import list_samples
+from fcn_demo.train import TrainConfig, loss_fn, make_model, train_step
+from fcn_demo.viz import heatmaps, overlay
 
 
 def timeit(fn, repeat: int, warmup: int = 1) -> float:
@@ -41,119 +56,229 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def load_models(device) -> dict[str, torch.nn.Module]:
-    from fcn_demo.hub import load_models as hub_load
+def embedded_models(device) -> dict[str, torch.nn.Module]:
+    """The embedded checkpoints (no Hub: a benchmark must not wait on the network), as the app loads them."""
+    loaded = load_models(device=device, config=HubConfig(enabled=False))
+    bad = {n: m.error for n, m in loaded.items() if m.model is None}
+    if bad:
+        raise SystemExit(f"checkpoints missing or invalid: {bad}")
+    return {n: m.model for n, m in loaded.items()}
 
-    loaded = hub_load(device=device)
-    return {n: lm.model for n, lm in loaded.items() if lm.model is not None}
+
+# ---------------------------------------------------------------------------- 1. per variant
 
 
 def per_variant(models, device, dtype, sizes, repeat) -> list[dict]:
+    """Forward pass of each variant at ``size`` x ``size``, and of its backbone alone."""
     rows = []
     for size in sizes:
-        image = torch.rand(3, size, size)
-        for name, model in models.items():
-            total = timeit(lambda m=model: run_model(m, image, device, dtype), repeat)
-            x = torch.rand(1, 3, 256, 256).to(device).contiguous(memory_format=torch.channels_last)
+        x = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+        reps = repeat if size <= 512 else max(1, repeat // 2)
+        for name, m in models.items():
 
-            def backbone(m=model, x=x):
-                with torch.inference_mode(), autocast(device, dtype):
-                    m.backbone(x)
-
-            def full(m=model, x=x):
-                with torch.inference_mode(), autocast(device, dtype):
+            @torch.inference_mode()
+            def full(m=m, x=x):
+                with autocast(device, dtype):
                     m(x)
 
-            b, f = timeit(backbone, repeat), timeit(full, repeat)
-            rows.append({"size": size, "name": name, "ms": total * 1e3, "backbone_share": b / f})
+            @torch.inference_mode()
+            def backbone(m=m, x=x):
+                with autocast(device, dtype):
+                    m.backbone(x)
+
+            f, b = timeit(full, reps), timeit(backbone, reps)
+            rows.append({"size": size, "name": name, "s": f, "backbone_s": b})
     return rows
 
 
-def versus_torchvision(models, device, dtype, repeat) -> dict:
+# ---------------------------------------------------------------------------- 2. one upload vs torchvision
+
+
+def _png(picture) -> int:
+    """Encode as Gradio does for a format="png" output; returns the size (keeps the work observable)."""
+    im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.tell()
+
+
+def app_request(models: dict, device, data: bytes, out: Path) -> int:
+    """Everything app.py does for one upload: on_segment, then on_maps and on_ablate (their default
+    settings), which the page triggers right after it. A fresh Segmenter: nothing comes from a cache.
+    Keep in step with app.py's handlers."""
+    seg = Segmenter(models, device)
+    image = load_input(data)
+    gt, sample = match_ground_truth(image)
+    results = seg.segment(image, list(models))
+    export_masks(image, results, out, sample or "image")
+    pictures = [overlay(image.rgb, r.mask, 0.55) for r in results.values()]  # the compare tab
+    for name, r in results.items():  # the skip-layer maps tab: class "pet", probabilities
+        maps = [(key, caption, r.maps[key]) for key, caption in get_variant(name).maps if key in r.maps]
+        pictures.append(heatmaps(image.rgb, maps, r.work_size, 1, True, get_variant(name).title))
+    ablation = [n for n in ("fcn16s", "fcn8s", "fcn32s") if n in results]  # all skips on: cached results
+    pictures += [overlay(image.rgb, seg.segment(image, [n])[n].mask, 0.55) for n in ablation]
+    return sum(_png(p) for p in pictures)
+
+
+def versus_torchvision(models, device, repeat) -> dict[str, float]:
+    """Median seconds of: the app's whole request for a 512x512 upload, the four models alone on it,
+    and one fp32 forward of fcn_resnet50 and fcn_resnet101 on the same image; timed in rounds
+    (each round runs every contender once) so that drift in the machine's speed hits all alike."""
     from torchvision.models.segmentation import fcn_resnet50, fcn_resnet101
 
-    image = torch.rand(3, 512, 512)
+    with Image.open(list_samples()[0].image) as im:  # a real photo, so the JPEG decode is realistic
+        buf = io.BytesIO()
+        im.convert("RGB").resize((512, 512), Image.BICUBIC).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    x = torch.from_numpy(load_input(data).rgb).permute(2, 0, 1).float().div(255)[None].to(device)
+    tv = {
+        "fcn_resnet50": fcn_resnet50(weights=None, weights_backbone=None).eval().to(device),
+        "fcn_resnet101": fcn_resnet101(weights=None, weights_backbone=None).eval().to(device),
+    }
+    out = Path(tempfile.mkdtemp(prefix="fcn-demo-speed-"))
+    n = iter(range(10**6))
 
-    def ours():
-        # What the app does for one upload: every variant, all teaching maps, plus the ablations.
-        for name, m in models.items():
-            run_model(m, image, device, dtype)
+    def ours() -> None:
+        app_request(models, device, data, out / str(next(n)))
 
-    result = {"ours_s": timeit(ours, repeat)}
-    x = image[None].to(device)
-    for label, ctor in (("fcn_resnet50", fcn_resnet50), ("fcn_resnet101", fcn_resnet101)):
-        tv = ctor(weights=None, weights_backbone=None, aux_loss=False).eval().to(device)
+    def models_only() -> None:
+        seg = Segmenter(models, device)
+        seg.segment(load_input(data), list(models))
 
-        def fwd(tv=tv):
-            with torch.inference_mode():
-                tv(x)
+    contenders = {"app": ours, "models": models_only}
+    for label, net in tv.items():
 
-        result[label] = timeit(fwd, max(2, repeat // 2))
-        del tv
-    return result
+        @torch.inference_mode()
+        def fwd(net=net) -> None:
+            net(x)  # fp32, NCHW: as torchvision's reference (and the pytorch/FCN Space) runs it
+
+        contenders[label] = fwd
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for fn in contenders.values():  # warm-up round
+        fn()
+    for _ in range(repeat):
+        for k, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def training_throughput(device, repeat, batch: int = 8, crop: int = 224) -> dict:
+# ---------------------------------------------------------------------------- 3. training
+
+
+def training_throughput(device, repeat: int) -> dict[str, float]:
+    """Images/s of one optimisation step of FCN-32s (backbone conv1-2 frozen, as trained), batch and
+    crop of TrainConfig: train.py's own step (bf16 autocast + channels_last) vs the same in plain fp32."""
+    cfg = TrainConfig(variant="fcn32s", epochs=1, init="random")
+    gen = torch.Generator().manual_seed(0)
+    img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
+    mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)
+    weight = torch.tensor(cfg.class_weights)
     out = {}
     for label, fast in (("bf16 + channels_last", True), ("fp32 plain", False)):
         torch.manual_seed(0)
-        model = build_model("fcn8s").to(device).train()
-        x, y = torch.rand(batch, 3, crop, crop, device=device), torch.randint(0, 3, (batch, crop, crop), device=device)
-        if fast:
-            model = model.to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW(model.parameters(), 1e-4)
-        dtype = autocast_dtype(device) if fast else None
+        model, _ = make_model(cfg, Path(tempfile.gettempdir()))
+        model.to(device).train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], cfg.lr)
+        if fast:  # exactly what train.py does
+            dtype = autocast_dtype(device)
+            model.to(memory_format=torch.channels_last)
+            scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-        def step(model=model, x=x, opt=opt, dtype=dtype):
-            with autocast(device, dtype):
-                out = model(x)["out"]
-            loss = F.cross_entropy(out.float(), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            def step(model=model, opt=opt, scaler=scaler, dtype=dtype) -> None:
+                train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype)
 
-        out[label] = batch / timeit(step, repeat)
+        else:
+
+            def step(model=model, opt=opt) -> None:
+                loss = loss_fn(model(img.to(device)), mask.to(device), cfg, weight.to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+        out[label] = cfg.batch_size / timeit(step, repeat)
+    out["fast_dtype"] = str(autocast_dtype(device))
     return out
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def markdown(rows, vs, tp, device, dtype, threads) -> str:
+    ref = vs["fcn_resnet101"]
+    sizes = sorted({r["size"] for r in rows})
+    title = {n: VARIANTS[n].title for n in VARIANTS}
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        f"One run of `python bench/speed.py` on {device} ({cpu}, {threads} threads, torch {torch.__version__}, "
+        f"autocast `{dtype}`). Every figure is a ratio to something timed in the same run.",
+        "",
+        "| All of the app's work for one 512x512 upload vs ONE torchvision forward (fp32, 512x512) | Ratio |",
+        "|---|---|",
+        f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 1.0, stretch <= 0.5) | "
+        f"**{vs['app'] / ref:.2f}** |",
+        f"| vs fcn_resnet50 | {vs['app'] / vs['fcn_resnet50']:.2f} |",
+        f"| of which the four forward passes (decode, 4 models at 256 px, masks) vs fcn_resnet101 | "
+        f"{vs['models'] / ref:.2f} |",
+        "",
+        f"Latency per variant, forward pass at N x N px, as a multiple of one fcn_resnet101 forward at 512 px "
+        f"({ref * 1000:.0f} ms here); the app always runs at 256 px on the shorter side:",
+        "",
+        "| Model | " + " | ".join(f"{s} px" for s in sizes) + " | Backbone share (256 px) |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]
+    by = {(r["name"], r["size"]): r for r in rows}
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    for name in names:
+        cells = [f"{by[name, s]['s'] / ref:.3f}" for s in sizes]
+        share = by[name, sizes[0]]["backbone_s"] / by[name, sizes[0]]["s"]
+        lines.append(f"| {title[name]} | " + " | ".join(cells) + f" | {share:.0%} |")
+    s0 = sizes[0]
+    total = sum(by[n, s0]["s"] for n in names)
+    shared = max(by[n, s0]["backbone_s"] for n in names) + sum(by[n, s0]["s"] - by[n, s0]["backbone_s"] for n in names)
+    fast, plain = tp["bf16 + channels_last"], tp["fp32 plain"]
+    lines += [
+        "",
+        f"Shared work: the backbone is {min(by[n, s0]['backbone_s'] / by[n, s0]['s'] for n in names):.0%}-"
+        f"{max(by[n, s0]['backbone_s'] / by[n, s0]['s'] for n in names):.0%} of every forward pass, but each "
+        "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
+        f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
+        "",
+        "| Training step (FCN-32s, batch 8, 224 px crops) | Images/s ratio |",
+        "|---|---|",
+        f"| train.py's step (autocast `{tp['fast_dtype']}` + channels_last) / plain fp32 | **{fast / plain:.2f}** |",
+        "",
+        "Generated by `python bench/speed.py --update-readme`.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median reported)")
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
-    p.add_argument("--markdown", action="store_true", help="print the README table")
+    p.add_argument("--update-readme", action="store_true", help="write the tables into README.md's speed block")
+    p.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = p.parse_args(argv)
+    warn_if_busy()
+    torch.set_num_threads(os.cpu_count() or 1)
     device = pick_device()
     dtype = autocast_dtype(device)
-    models = load_models(device)
+    models = embedded_models(device)
     print(f"device {device}, autocast {dtype}, torch {torch.__version__}, threads {torch.get_num_threads()}")
 
+    print("1. per-variant forward passes", flush=True)
     rows = per_variant(models, device, dtype, args.sizes, args.repeat)
-    base = {r["size"]: r["ms"] for r in rows if r["name"] == "fcn32s"}
-    print("\n1. Per-variant latency (app path), relative to FCN-32s at the same size")
-    for r in rows:
-        print(f"  {r['size']:>5} px  {VARIANTS[r['name']].title:<8} {r['ms']:7.1f} ms  "
-              f"x{r['ms'] / base[r['size']]:.2f} of FCN-32s  backbone {r['backbone_share']:.0%} of the forward")  # fmt: skip
-
-    vs = versus_torchvision(models, device, dtype, args.repeat)
-    r50, r101 = vs["ours_s"] / vs["fcn_resnet50"], vs["ours_s"] / vs["fcn_resnet101"]
-    print("\n2. All four variants + skip maps (512x512 upload) vs ONE torchvision forward (512x512, fp32)")
-    print(f"  ratio vs fcn_resnet50:  {r50:.3f}")
-    print(f"  ratio vs fcn_resnet101: {r101:.3f}   (target <= 1.0, stretch <= 0.5)")
-
+    print("2. one 512x512 upload through the app's path vs torchvision FCN-ResNet", flush=True)
+    vs = versus_torchvision(models, device, args.repeat)
+    print("3. training throughput", flush=True)
     tp = training_throughput(device, max(2, args.repeat // 2))
-    fast, plain = tp["bf16 + channels_last"], tp["fp32 plain"]
-    print("\n3. Training throughput, FCN-8s batch 8 at 224 px")
-    print(f"  bf16 + channels_last {fast:.2f} img/s vs fp32 plain {plain:.2f} img/s: x{fast / plain:.2f}")
-
-    if args.markdown:
-        print("\n| Measure (one run, same machine) | Ratio |\n|---|---|")
-        print(f"| 4 variants + maps vs one fcn_resnet101 forward, 512x512 | {r101:.3f} |")
-        print(f"| 4 variants + maps vs one fcn_resnet50 forward, 512x512 | {r50:.3f} |")
-        for r in rows:
-            if r["size"] == 512:
-                print(f"| {VARIANTS[r['name']].title} latency / FCN-32s latency, 512 px | {r['ms'] / base[512]:.2f} |")
-        print(f"| Training speed, bf16 + channels_last / fp32 | {fast / plain:.2f} |")
+    table = markdown(rows, vs, tp, device, dtype, torch.get_num_threads())
+    print("\n" + table)
+    if args.update_readme:
+        update_readme(args.readme, table, "speed")
+        print(f"\nupdated {args.readme}")
 
 
 if __name__ == "__main__":

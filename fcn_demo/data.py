@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
-from torchvision import tv_tensors
-from torchvision.transforms import v2
+
+# torchvision is imported where the transforms are built: it costs ~2 s at import, and the app
+# (which needs only the readers here) must start fast.
 
 CLASSES = ("background", "pet", "border")
 # RGB colours of the classes in overlays and legends.
@@ -80,9 +81,12 @@ def resize_short(img: Image.Image, short: int, resample=Image.BILINEAR) -> Image
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), resample)
 
 
-def train_transform(crop: int, color: bool = True) -> v2.Compose:
+def train_transform(crop: int, color: bool = True):
     """Joint augmentation: geometric ops move image and mask together (v2 resizes a Mask with
     nearest), colour jitter touches only the image."""
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
     ops = [
         v2.RandomResizedCrop(crop, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
         v2.RandomHorizontalFlip(),
@@ -107,6 +111,8 @@ class PetSegmentation(Dataset):
         self.items = [self._load(n, short) for n in self.names]
 
     def _load(self, name: str, short: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision import tv_tensors
+
         img = load_image(self.root / "images" / f"{name}.jpg")
         mask = Image.fromarray(load_trimap(self.root / "annotations" / "trimaps" / f"{name}.png"))
         if short:

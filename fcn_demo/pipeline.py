@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from .data import CLASSES, REPO_ROOT
+from .data import CLASSES
 from .metrics import ConfusionMatrix
-from .models import VARIANTS, get_variant
+from .models import get_variant
 from .runtime import WORKING_SHORT_SIDE, autocast_dtype, run_model, working_size
 from .samples import find_sample, ground_truth
 from .viz import mask_png
@@ -87,17 +87,6 @@ class ModelResult:
     def class_fractions(self) -> list[float]:
         """The share of the image each class covers in the mask."""
         return (np.bincount(self.mask.ravel(), minlength=len(CLASSES)) / self.mask.size).tolist()
-
-
-@dataclass
-class LoadedModel:
-    """Mirror of ``fcn_demo.hub.LoadedModel`` for the local fallback loader below."""
-
-    name: str
-    model: nn.Module | None
-    folder: Path | None
-    source: str
-    error: str | None = None
 
 
 # ---------------------------------------------------------------------------- input validation
@@ -422,35 +411,3 @@ class Segmenter:
                         self._cache.popitem(last=False)
             results[name] = hit
         return results
-
-
-# ---------------------------------------------------------------------------- model loading
-
-CHECKPOINTS = REPO_ROOT / "checkpoints"
-
-
-def load_local(names: list[str] | None = None, device: str = "cpu", root: Path = CHECKPOINTS) -> dict:
-    """Load checkpoints from ``root/<name>/`` (the embedded weights) as LoadedModel records.
-
-    A stand-in for ``fcn_demo.hub.load_models`` (same signature and result) until that lands;
-    tests also use it to point the app at throwaway checkpoints.
-    """
-    out = {}
-    for name in names or list(VARIANTS):
-        folder = Path(root) / name
-        try:
-            model = get_variant(name).cls.from_pretrained(folder, map_location="cpu", strict=True)
-            model = model.float().eval().to(device)
-            out[name] = LoadedModel(name, model, folder, f"embedded: {folder}", None)
-        except Exception as e:  # a missing or broken checkpoint disables one panel, not the app
-            out[name] = LoadedModel(name, None, folder if folder.exists() else None, "unavailable", str(e))
-    return out
-
-
-def load_models(names: list[str] | None = None, device: str = "cpu") -> dict:
-    """``fcn_demo.hub.load_models`` when it exists, else :func:`load_local`."""
-    try:
-        from .hub import load_models as hub_load_models
-    except ImportError:  # TODO: drop this fallback once fcn_demo/hub.py lands
-        return load_local(names, device)
-    return hub_load_models(names, device=device)

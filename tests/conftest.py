@@ -17,7 +17,7 @@ import torch
 from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
 from PIL import Image
 
-from fcn_demo import hub
+from fcn_demo import hub, manifest
 from fcn_demo.data import CLASS_COLORS, CLASSES, default_root
 from fcn_demo.models import VARIANTS, build_model
 
@@ -105,6 +105,7 @@ def write_fake_checkpoints(root: Path, epochs: int = 3) -> Path:
         },
     }
     (root / "metrics.json").write_text(json.dumps(metrics))
+    manifest.write_manifest(root)
     return root
 
 
@@ -119,9 +120,9 @@ def app_checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def loaded_models(app_checkpoints):
     """Every variant loaded on the CPU as LoadedModel records."""
-    from fcn_demo.pipeline import load_local
+    from fcn_demo.hub import HubConfig, load_models
 
-    models = load_local(device="cpu", root=app_checkpoints)
+    models = load_models(device="cpu", config=HubConfig(enabled=False), embedded_dir=app_checkpoints)
     bad = {n: m.error for n, m in models.items() if m.model is None}
     assert not bad, f"checkpoints failed to load: {bad}"
     return models

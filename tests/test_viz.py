@@ -81,8 +81,10 @@ def test_heatmaps_draw_cells_without_smoothing():
     out = heatmaps(image, [("score_pool5", "pool5 alone", scores)], work_hw=(64, 64), cls=1, slots=5, panel=100)
     assert out.size[0] > 5 * 100  # five slots, one used
     arr = np.asarray(out).astype(int)
-    # The 60x40 image is drawn 100x67 at (12, 54); a row through the top cells crosses two cells.
-    row = arr[60, 12:112]
+    # The first slot's picture is 100 px wide from x=12; its rows are the ones with no white pixel
+    # at all (caption rows are text on white). A row through the top cells crosses two cells.
+    picture_rows = np.flatnonzero((arr[:, 12:112] != 255).any(-1).all(-1))
+    row = arr[picture_rows[0] + 5, 12:112]
     assert len({tuple(p) for p in row}) == 2, "two cells, two colours: nothing interpolated between them"
     assert (row[0] != row[-1]).any()
 
