@@ -1,6 +1,6 @@
 """Speed, measured side by side in one run; everything is reported against a reference timed in the same run.
 
-    python bench/speed.py                   # ~5 minutes on 2 CPU cores; prints the Markdown tables
+    python bench/speed.py                   # ~3 minutes on 2 CPU cores; prints the Markdown tables
     python bench/speed.py --update-readme   # also rewrite README.md's speed block
     python bench/speed.py --repeat 2        # quicker, noisier
 
@@ -25,6 +25,7 @@ import argparse
 import io
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -102,28 +103,49 @@ def _png(picture) -> int:
     return buf.tell()
 
 
-def app_request(models: dict, device, data: bytes, out: Path) -> int:
+STAGES = {
+    "decode": "decoding and checking the upload",
+    "models": "the four models (working size 256 px, masks at display size)",
+    "export": "mask export (palette PNGs at full size, zip)",
+    "draw": "drawing: four overlays, four rows of skip-layer maps, three ablation overlays",
+    "encode": "PNG encoding of those eleven pictures for the browser (Gradio, format=png)",
+}
+
+
+def app_request(models: dict, device, data: bytes, out: Path, stages: dict[str, list[float]]) -> int:
     """Everything app.py does for one upload: on_segment, then on_maps and on_ablate (their default
-    settings), which the page triggers right after it. A fresh Segmenter: nothing comes from a cache.
-    Keep in step with app.py's handlers."""
+    settings), which the page triggers right after it; the time of each of :data:`STAGES` is appended
+    to ``stages``. A fresh Segmenter: nothing comes from a cache. Keep in step with app.py's handlers."""
+    t = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        t.append(time.perf_counter())
+        stages[stage].append(t[-1] - t[-2])
+
     seg = Segmenter(models, device)
     image = load_input(data)
     gt, sample = match_ground_truth(image)
+    lap("decode")
     results = seg.segment(image, list(models))
+    lap("models")
     export_masks(image, results, out, sample or "image")
+    lap("export")
     pictures = [overlay(image.rgb, r.mask, 0.55) for r in results.values()]  # the compare tab
     for name, r in results.items():  # the skip-layer maps tab: class "pet", probabilities
         maps = [(key, caption, r.maps[key]) for key, caption in get_variant(name).maps if key in r.maps]
         pictures.append(heatmaps(image.rgb, maps, r.work_size, 1, True, get_variant(name).title))
     ablation = [n for n in ("fcn16s", "fcn8s", "fcn32s") if n in results]  # all skips on: cached results
     pictures += [overlay(image.rgb, seg.segment(image, [n])[n].mask, 0.55) for n in ablation]
-    return sum(_png(p) for p in pictures)
+    lap("draw")
+    size = sum(_png(p) for p in pictures)
+    lap("encode")
+    return size
 
 
 def versus_torchvision(models, device, repeat) -> dict[str, float]:
-    """Median seconds of: the app's whole request for a 512x512 upload, the four models alone on it,
-    and one fp32 forward of fcn_resnet50 and fcn_resnet101 on the same image; timed in rounds
-    (each round runs every contender once) so that drift in the machine's speed hits all alike."""
+    """Median seconds of the app's whole request for a 512x512 upload (and of each of its stages) and
+    of one fp32 forward of fcn_resnet50 and fcn_resnet101 on the same image, timed in rounds (each
+    round runs every contender once) so that drift in the machine's speed hits all alike."""
     from torchvision.models.segmentation import fcn_resnet50, fcn_resnet101
 
     with Image.open(list_samples()[0].image) as im:  # a real photo, so the JPEG decode is realistic
@@ -136,16 +158,13 @@ def versus_torchvision(models, device, repeat) -> dict[str, float]:
         "fcn_resnet101": fcn_resnet101(weights=None, weights_backbone=None).eval().to(device),
     }
     out = Path(tempfile.mkdtemp(prefix="fcn-demo-speed-"))
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
     n = iter(range(10**6))
 
     def ours() -> None:
-        app_request(models, device, data, out / str(next(n)))
+        app_request(models, device, data, out / str(next(n)), stages)
 
-    def models_only() -> None:
-        seg = Segmenter(models, device)
-        seg.segment(load_input(data), list(models))
-
-    contenders = {"app": ours, "models": models_only}
+    contenders = {"app": ours}
     for label, net in tv.items():
 
         @torch.inference_mode()
@@ -156,12 +175,18 @@ def versus_torchvision(models, device, repeat) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for fn in contenders.values():  # warm-up round
         fn()
+    for v in stages.values():
+        v.clear()
     for _ in range(repeat):
         for k, fn in contenders.items():
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        **{k: statistics.median(v) for k, v in times.items()},
+        **{k: statistics.median(v) for k, v in stages.items()},
+    }
 
 
 # ---------------------------------------------------------------------------- 3. training
@@ -219,8 +244,7 @@ def markdown(rows, vs, tp, device, dtype, threads) -> str:
         f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 1.0, stretch <= 0.5) | "
         f"**{vs['app'] / ref:.2f}** |",
         f"| vs fcn_resnet50 | {vs['app'] / vs['fcn_resnet50']:.2f} |",
-        f"| of which the four forward passes (decode, 4 models at 256 px, masks) vs fcn_resnet101 | "
-        f"{vs['models'] / ref:.2f} |",
+        *(f"| of which {what} | {vs[k] / ref:.2f} |" for k, what in STAGES.items()),
         "",
         f"Latency per variant, forward pass at N x N px, as a multiple of one fcn_resnet101 forward at 512 px "
         f"({ref * 1000:.0f} ms here); the app always runs at 256 px on the shorter side:",
