@@ -13,16 +13,10 @@ if str(REPO) not in sys.path:
 
 def cpu_busy(seconds: float = 2.0) -> float | None:
     """Share of all CPU time spent busy over ``seconds`` (from /proc/stat), None where unavailable."""
-
-    def snapshot() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields) - idle, sum(fields)
-
     try:
-        busy0, total0 = snapshot()
+        busy0, total0 = _busy_jiffies()
         time.sleep(seconds)
-        busy1, total1 = snapshot()
+        busy1, total1 = _busy_jiffies()
     except (OSError, ValueError, IndexError):
         return None
     return (busy1 - busy0) / max(1, total1 - total0)
@@ -34,3 +28,32 @@ def warn_if_busy(limit: float = 0.15) -> None:
     if busy is not None and busy > limit:
         print(f"warning: the CPUs are {busy:.0%} busy before the benchmark starts; the ratios will be skewed "
               "(see `top`)", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # busy, total (idle and iowait are not busy)
+
+
+def _own_jiffies() -> int:
+    # utime + stime of this process and of its waited-for children (the server, once it is stopped)
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15])
+
+
+class OtherLoad:
+    """How much of the machine's CPU time processes other than this one (and its waited-for children)
+    used between creation and :meth:`share`: a benchmark shares the machine with nobody, ideally."""
+
+    def __init__(self) -> None:
+        try:
+            self.start = (*_busy_jiffies(), _own_jiffies())
+        except (OSError, ValueError, IndexError):
+            self.start = None
+
+    def share(self) -> float | None:
+        if self.start is None:
+            return None
+        busy, total, own = (*_busy_jiffies(), _own_jiffies())
+        busy0, total0, own0 = self.start
+        return max(0.0, (busy - busy0) - (own - own0)) / max(1, total - total0)

@@ -38,7 +38,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import REPO, warn_if_busy
+from common import REPO, OtherLoad, warn_if_busy
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -281,7 +281,9 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
     n_total = args.clients * args.requests
     lines = [
         f"`python bench/load.py --clients {args.clients} --requests {args.requests}` against `python app.py` "
-        f"(embedded weights, queue max_size {QUEUE_SIZE}) on 127.0.0.1; {os.cpu_count()} CPU cores; one request = "
+        f"(embedded weights, queue max_size {QUEUE_SIZE}) on 127.0.0.1; {os.cpu_count()} CPU cores shared by "
+        "server and clients (other processes used "
+        f"{'?' if phases['others'] is None else format(phases['others'], '.0%')} of them); one request = "
         f"all {phases['models']} models on one image via the `/segment` API; one in {SAMPLE_EVERY} a gallery "
         "sample (cached after its first run), the others unique uploads.",
         "",
@@ -327,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     warn_if_busy()
+    others = OtherLoad()
     work = Path(tempfile.mkdtemp(prefix="fcn-demo-load-"))
     port = free_port()
     n_uploads = (args.clients + 1) * args.requests + 8
@@ -359,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rss.stop.set()
         stop_server(proc)
+    phases["others"] = others.share()  # after the server was waited for: its CPU time counts as ours
     for o in warm + single:
         if o.error:
             print(f"warm-up/baseline error: {o.error}", file=sys.stderr)

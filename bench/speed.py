@@ -4,7 +4,9 @@
     python bench/speed.py --update-readme   # also rewrite README.md's speed block
     python bench/speed.py --repeat 2        # quicker, noisier
 
-Run it on an idle machine (check `top`): other processes skew the ratios.
+Run it on an idle machine (check `top`): other processes skew the ratios. Everything in 1 and 2 is
+timed in interleaved rounds (each round runs every measurement once), so a change in the machine's
+speed during the run hits all of them alike; the report says how much CPU other processes took.
 
 1. Per-variant latency of the network's forward pass at 256, 512 and 1024 px inputs (bf16 autocast
    and channels_last where the CPU has bf16, as the app runs), and the share of the backbone in it.
@@ -14,7 +16,7 @@ Run it on an idle machine (check `top`): other processes skew the ratios.
    four models, mask export, the four overlays, the skip-layer maps of the maps tab, the ablation
    tab, PNG encoding of every picture sent to the browser) against ONE forward pass of torchvision's
    fcn_resnet50 / fcn_resnet101 on the same 512x512 image, fp32 as the pytorch/FCN Space runs it
-   (random weights: speed does not depend on their values). Timed in alternating rounds.
+   (random weights: speed does not depend on their values).
 3. Training throughput (images/s) of the training step as train.py runs it (bf16 autocast +
    channels_last) against plain fp32, same model, batch and crop.
 """
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPO, warn_if_busy
+from common import REPO, OtherLoad, warn_if_busy
 from PIL import Image
 
 from fcn_demo.evaluate import update_readme
@@ -69,27 +71,35 @@ def embedded_models(device) -> dict[str, torch.nn.Module]:
 # ---------------------------------------------------------------------------- 1. per variant
 
 
-def per_variant(models, device, dtype, sizes, repeat) -> list[dict]:
-    """Forward pass of each variant at ``size`` x ``size``, and of its backbone alone."""
-    rows = []
+def rounds(contenders: dict, repeat: int) -> dict:
+    """Median seconds of each contender, timed in rounds (each round runs every contender once, after
+    one warm-up round) so that drift in the machine's speed hits all of them alike."""
+    for fn in contenders.values():
+        fn()
+    times = {k: [] for k in contenders}
+    for _ in range(repeat):
+        for k, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def variant_contenders(models, device, dtype, sizes) -> dict:
+    """("full" | "backbone", name, size) -> one forward pass of that model (or its backbone) at size x size."""
+    out = {}
     for size in sizes:
         x = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-        reps = repeat if size <= 512 else max(1, repeat // 2)
         for name, m in models.items():
+            for part, module in (("full", m), ("backbone", m.backbone)):
 
-            @torch.inference_mode()
-            def full(m=m, x=x):
-                with autocast(device, dtype):
-                    m(x)
+                @torch.inference_mode()
+                def fwd(module=module, x=x) -> None:
+                    with autocast(device, dtype):
+                        module(x)
 
-            @torch.inference_mode()
-            def backbone(m=m, x=x):
-                with autocast(device, dtype):
-                    m.backbone(x)
-
-            f, b = timeit(full, reps), timeit(backbone, reps)
-            rows.append({"size": size, "name": name, "s": f, "backbone_s": b})
-    return rows
+                out[part, name, size] = fwd
+    return out
 
 
 # ---------------------------------------------------------------------------- 2. one upload vs torchvision
@@ -142,10 +152,9 @@ def app_request(models: dict, device, data: bytes, out: Path, stages: dict[str, 
     return size
 
 
-def versus_torchvision(models, device, repeat) -> dict[str, float]:
-    """Median seconds of the app's whole request for a 512x512 upload (and of each of its stages) and
-    of one fp32 forward of fcn_resnet50 and fcn_resnet101 on the same image, timed in rounds (each
-    round runs every contender once) so that drift in the machine's speed hits all alike."""
+def upload_contenders(models, device, stages: dict[str, list[float]], out: Path) -> dict:
+    """The app's whole request for a 512x512 upload (its stages go to ``stages``), and one fp32 forward
+    of torchvision's fcn_resnet50 and fcn_resnet101 on the same image."""
     from torchvision.models.segmentation import fcn_resnet50, fcn_resnet101
 
     with Image.open(list_samples()[0].image) as im:  # a real photo, so the JPEG decode is realistic
@@ -153,40 +162,17 @@ def versus_torchvision(models, device, repeat) -> dict[str, float]:
         im.convert("RGB").resize((512, 512), Image.BICUBIC).save(buf, "JPEG", quality=90)
     data = buf.getvalue()
     x = torch.from_numpy(load_input(data).rgb).permute(2, 0, 1).float().div(255)[None].to(device)
-    tv = {
-        "fcn_resnet50": fcn_resnet50(weights=None, weights_backbone=None).eval().to(device),
-        "fcn_resnet101": fcn_resnet101(weights=None, weights_backbone=None).eval().to(device),
-    }
-    out = Path(tempfile.mkdtemp(prefix="fcn-demo-speed-"))
-    stages: dict[str, list[float]] = {k: [] for k in STAGES}
     n = iter(range(10**6))
-
-    def ours() -> None:
-        app_request(models, device, data, out / str(next(n)), stages)
-
-    contenders = {"app": ours}
-    for label, net in tv.items():
+    contenders = {"app": lambda: app_request(models, device, data, out / str(next(n)), stages)}
+    for label, ctor in (("fcn_resnet50", fcn_resnet50), ("fcn_resnet101", fcn_resnet101)):
+        net = ctor(weights=None, weights_backbone=None).eval().to(device)
 
         @torch.inference_mode()
         def fwd(net=net) -> None:
             net(x)  # fp32, NCHW: as torchvision's reference (and the pytorch/FCN Space) runs it
 
         contenders[label] = fwd
-    times: dict[str, list[float]] = {k: [] for k in contenders}
-    for fn in contenders.values():  # warm-up round
-        fn()
-    for v in stages.values():
-        v.clear()
-    for _ in range(repeat):
-        for k, fn in contenders.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    shutil.rmtree(out, ignore_errors=True)
-    return {
-        **{k: statistics.median(v) for k, v in times.items()},
-        **{k: statistics.median(v) for k, v in stages.items()},
-    }
+    return contenders
 
 
 # ---------------------------------------------------------------------------- 3. training
@@ -230,14 +216,15 @@ def training_throughput(device, repeat: int) -> dict[str, float]:
 # ---------------------------------------------------------------------------- report
 
 
-def markdown(rows, vs, tp, device, dtype, threads) -> str:
+def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     ref = vs["fcn_resnet101"]
     sizes = sorted({r["size"] for r in rows})
     title = {n: VARIANTS[n].title for n in VARIANTS}
     cpu = platform.processor() or platform.machine()
     lines = [
         f"One run of `python bench/speed.py` on {device} ({cpu}, {threads} threads, torch {torch.__version__}, "
-        f"autocast `{dtype}`). Every figure is a ratio to something timed in the same run.",
+        f"autocast `{dtype}`; other processes used {'?' if other is None else f'{other:.0%}'} of the CPUs meanwhile). "
+        "Every figure is a ratio to something timed in the same run, in interleaved rounds.",
         "",
         "| All of the app's work for one 512x512 upload vs ONE torchvision forward (fp32, 512x512) | Ratio |",
         "|---|---|",
@@ -286,19 +273,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = p.parse_args(argv)
     warn_if_busy()
+    load = OtherLoad()
     torch.set_num_threads(os.cpu_count() or 1)
     device = pick_device()
     dtype = autocast_dtype(device)
     models = embedded_models(device)
     print(f"device {device}, autocast {dtype}, torch {torch.__version__}, threads {torch.get_num_threads()}")
 
-    print("1. per-variant forward passes", flush=True)
-    rows = per_variant(models, device, dtype, args.sizes, args.repeat)
-    print("2. one 512x512 upload through the app's path vs torchvision FCN-ResNet", flush=True)
-    vs = versus_torchvision(models, device, args.repeat)
+    print(f"1-2. every variant at {args.sizes} px and one 512x512 upload through the app vs torchvision "
+          f"FCN-ResNet, {args.repeat} interleaved rounds", flush=True)  # fmt: skip
+    out = Path(tempfile.mkdtemp(prefix="fcn-demo-speed-"))
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
+    contenders = {
+        **upload_contenders(models, device, stages, out),
+        **variant_contenders(models, device, dtype, args.sizes),
+    }
+    times = rounds(contenders, args.repeat)
+    shutil.rmtree(out, ignore_errors=True)
+    vs = {k: times[k] for k in ("app", "fcn_resnet50", "fcn_resnet101")}
+    vs.update({k: statistics.median(v[1:]) for k, v in stages.items()})  # v[0] is from the warm-up round
+    rows = [{"size": size, "name": name, "s": times["full", name, size], "backbone_s": times["backbone", name, size]}
+            for size in args.sizes for name in models]  # fmt: skip
     print("3. training throughput", flush=True)
     tp = training_throughput(device, max(2, args.repeat // 2))
-    table = markdown(rows, vs, tp, device, dtype, torch.get_num_threads())
+    other = load.share()
+    table = markdown(rows, vs, tp, device, dtype, torch.get_num_threads(), other)
     print("\n" + table)
     if args.update_readme:
         update_readme(args.readme, table, "speed")
