@@ -37,7 +37,7 @@ from fcn_demo.pipeline import (
     load_input,
     match_ground_truth,
 )
-from fcn_demo.runtime import pick_device
+from fcn_demo.runtime import pick_device, release_memory_periodically
 from fcn_demo.samples import list_samples
 from fcn_demo.viz import (
     MODEL_COLORS,
@@ -646,6 +646,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     t0 = time.perf_counter()
     device = pick_device()  # chosen once, passed on explicitly
+    release_memory_periodically()  # bounded RSS under varied uploads (see bench/load.py)
     st = DemoState(load_models(device=str(device)), device)
     demo = build_demo(st)
     demo.queue(default_concurrency_limit=2, max_size=32)
