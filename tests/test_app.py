@@ -148,6 +148,10 @@ def _time_to_serve(port: int, limit: float = 60) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    bool(os.environ.get("CI")),
+    reason="a wall-clock budget is a benchmark, not a CI gate (CI shares its 2 cores); run it locally",
+)
 def test_cold_start_under_10_seconds():
     """`python app.py` serves its page within 10 s: imports, model loading, UI, server.
 
