@@ -502,24 +502,10 @@ def build_demo(st: DemoState) -> gr.Blocks:
                 else:
                     gr.Markdown("No `metrics.json` next to the checkpoints yet: run `python -m fcn_demo.evaluate`.")
                 # Drawn on first visit (matplotlib is not imported at start-up), then cached.
-                bars_img = gr.Image(
-                    show_label=False,
-                    interactive=False,
-                    format="png",
-                    buttons=[],
-                    visible=bool(metrics),
-                    elem_id="iou-bars",
-                )
+                bars_img = _chart_image("iou-bars", visible=bool(metrics))
                 if histories:
                     gr.Markdown("### Training curves")
-                curves_img = gr.Image(
-                    show_label=False,
-                    interactive=False,
-                    format="png",
-                    buttons=[],
-                    visible=bool(histories),
-                    elem_id="curves",
-                )
+                curves_img = _chart_image("curves", visible=bool(histories))
                 gr.Markdown("### Where the weights came from")
                 gr.Dataframe(
                     value=_provenance_rows(loaded, histories, titles),
@@ -580,6 +566,11 @@ def build_demo(st: DemoState) -> gr.Blocks:
             concurrency_id="models",
         )
     return demo
+
+
+def _chart_image(elem_id: str, visible: bool) -> gr.Image:
+    """A read-only picture slot for a chart drawn on demand."""
+    return gr.Image(show_label=False, interactive=False, format="png", buttons=[], visible=visible, elem_id=elem_id)
 
 
 def _read_metrics(loaded: dict) -> dict | None:

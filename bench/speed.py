@@ -1,6 +1,6 @@
 """Speed, measured side by side in one run; everything is reported against a reference timed in the same run.
 
-    python bench/speed.py                   # ~3 minutes on 2 CPU cores; prints the Markdown tables
+    python bench/speed.py                   # ~4 minutes on 2 CPU cores; prints the Markdown tables
     python bench/speed.py --update-readme   # also rewrite README.md's speed block
     python bench/speed.py --repeat 2        # quicker, noisier
 
