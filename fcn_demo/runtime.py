@@ -70,7 +70,8 @@ def run_model(
     with autocast(device, dtype):
         out = model(x, **forward_kwargs)
     out = {k: v.float().cpu() for k, v in out.items()}
-    out["out"] = F.interpolate(out["out"], size=(h, w), mode="bilinear", align_corners=False)
+    if out["out"].shape[-2:] != (h, w):  # the model ran at a working size: map back
+        out["out"] = F.interpolate(out["out"], size=(h, w), mode="bilinear", align_corners=False)
     return out
 
 

@@ -8,18 +8,15 @@ so they exercise the same code paths either way.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
-from PIL import Image
 
-from fcn_demo import hub, manifest
-from fcn_demo.data import CLASS_COLORS, CLASSES, default_root
-from fcn_demo.models import VARIANTS, build_model
+from fcn_demo import hub
+from fcn_demo.data import default_root
+from fcn_demo.models import VARIANTS
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"
@@ -48,73 +45,12 @@ def real_checkpoints_complete(root: Path = CHECKPOINTS) -> bool:
     return all((root / n / f).exists() for n in VARIANTS for f in ("config.json", "model.safetensors", "history.json"))
 
 
-def write_fake_checkpoints(root: Path, epochs: int = 3) -> Path:
-    """Random-weight checkpoints with a plausible history and replay sprite for every variant."""
-    gen = np.random.default_rng(0)
-    torch.manual_seed(0)
-    strip = np.concatenate(
-        [
-            np.asarray(Image.open(p).convert("RGB").resize((128, 128)))
-            for p in sorted((REPO / "samples").glob("*.jpg"))[:4]
-        ],
-        axis=1,
-    )
-    yy, xx = np.mgrid[:128, :128]
-    for k, name in enumerate(VARIANTS):
-        folder = root / name
-        build_model(name).half().save_pretrained(folder)
-        rows = []
-        for e in range(epochs + 2):  # row 0 ground truth, then epochs 0..epochs
-            r = 20 + 6 * e if e else 50
-            tile = np.where((yy - 64) ** 2 + (xx - 64) ** 2 < r**2, 1, 0).astype(np.uint8)
-            tile[(np.abs(np.sqrt((yy - 64) ** 2 + (xx - 64) ** 2) - r) < 3)] = 2
-            rows.append(np.concatenate([np.roll(tile, 8 * c, axis=1) for c in range(4)], axis=1))
-        sprite = Image.fromarray(np.concatenate(rows, 0), mode="P")
-        sprite.putpalette([c for rgb in CLASS_COLORS for c in rgb])
-        sprite.save(folder / "replay_masks.png")
-        Image.fromarray(strip).save(folder / "replay_images.jpg", quality=90)
-        hist = {
-            "variant": name,
-            "classes": list(CLASSES),
-            "config": {"variant": name, "epochs": epochs},
-            "best_epoch": epochs,
-            "replay_images": ["a", "b", "c", "d"],
-            "epochs": [
-                {
-                    "epoch": e,
-                    "train_loss": None if e == 0 else float(1.2 / (e + 1) + 0.05 * k),
-                    "val_loss": float(1.1 / (e + 1) + 0.1),
-                    "val_pixel_acc": float(0.5 + 0.1 * e),
-                    "val_miou": float(0.3 + 0.1 * e + 0.02 * k),
-                    "val_iou": [float(v) for v in gen.uniform(0.2, 0.9, 3)],
-                    "lr": 1e-4,
-                    "elapsed_s": 10.0 * e,
-                }
-                for e in range(epochs + 1)
-            ],
-            "summary": {"wall_time_s": 10.0 * epochs},
-        }
-        (folder / "history.json").write_text(json.dumps(hist))
-    metrics = {
-        "split": "test",
-        "images": 298,
-        "classes": list(CLASSES),
-        "models": {
-            n: {"title": v.title, "pixel_acc": 0.8, "mean_acc": 0.7, "miou": 0.6, "fwiou": 0.7, "iou": [0.8, 0.7, 0.3]}
-            for n, v in VARIANTS.items()
-        },
-    }
-    (root / "metrics.json").write_text(json.dumps(metrics))
-    manifest.write_manifest(root)
-    return root
-
-
 @pytest.fixture(scope="session")
-def app_checkpoints(tmp_path_factory) -> Path:
-    """The real checkpoints/ when all four variants are there, else throwaway ones (random weights)."""
-    if real_checkpoints_complete():
-        return CHECKPOINTS
-    return write_fake_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+def app_checkpoints() -> Path:
+    """The embedded checkpoints the app serves (all four variants)."""
+    if not real_checkpoints_complete():
+        pytest.skip("checkpoints/ lacks a variant (run python -m fcn_demo.train and .evaluate)")
+    return CHECKPOINTS
 
 
 @pytest.fixture(scope="session")
