@@ -398,7 +398,9 @@ def build_demo(st: DemoState) -> gr.Blocks:
                             panels[name] = gr.Image(
                                 show_label=False,
                                 interactive=False,
-                                format="png",
+                                # Photos with a mask on top: JPEG is ~100x faster to encode than PNG and
+                                # ~6x smaller to send (the downloadable masks stay lossless PNG).
+                                format="jpeg",
                                 elem_classes=["panel-image"],
                                 buttons=["download", "fullscreen"],
                                 placeholder="mask appears here",
@@ -453,21 +455,21 @@ def build_demo(st: DemoState) -> gr.Blocks:
                     with gr.Column(elem_classes=["panel"], scale=2):
                         gr.HTML(f'<div class="panel-title">{titles.get("fcn16s", "FCN-16s")}</div>')
                         ab16_p4 = gr.Checkbox(True, label="pool4 skip (stride 16)")
-                        ab16_img = gr.Image(show_label=False, interactive=False, format="png", elem_id="ablate-16")
+                        ab16_img = gr.Image(show_label=False, interactive=False, format="jpeg", elem_id="ablate-16")
                         ab16_txt = gr.HTML()
                     with gr.Column(elem_classes=["panel"], scale=2):
                         gr.HTML(f'<div class="panel-title">{titles.get("fcn8s", "FCN-8s")}</div>')
                         with gr.Row():
                             ab8_p4 = gr.Checkbox(True, label="pool4 skip (stride 16)")
                             ab8_p3 = gr.Checkbox(True, label="pool3 skip (stride 8)")
-                        ab8_img = gr.Image(show_label=False, interactive=False, format="png", elem_id="ablate-8")
+                        ab8_img = gr.Image(show_label=False, interactive=False, format="jpeg", elem_id="ablate-8")
                         ab8_txt = gr.HTML()
                     with gr.Column(elem_classes=["panel"], scale=1, min_width=240):
                         gr.HTML(
                             f'<div class="panel-title">{titles.get("fcn32s", "FCN-32s")}</div>'
                             '<div class="muted">for reference: no skips at all</div>'
                         )
-                        ab32_img = gr.Image(show_label=False, interactive=False, format="png", elem_id="ablate-32")
+                        ab32_img = gr.Image(show_label=False, interactive=False, format="jpeg", elem_id="ablate-32")
                 ab_inputs = [state, ab16_p4, ab8_p4, ab8_p3]
                 ab_outputs = [ab16_img, ab16_txt, ab8_img, ab8_txt, ab32_img]
 

@@ -43,7 +43,7 @@ from fcn_demo.models import VARIANTS, get_variant
 from fcn_demo.pipeline import Segmenter, export_masks, load_input, match_ground_truth
 from fcn_demo.runtime import autocast, autocast_dtype, pick_device
 from fcn_demo.samples import list_samples
-from fcn_demo.train import TrainConfig, loss_fn, make_model, train_step
+from fcn_demo.train import TrainConfig, make_model, train_step
 from fcn_demo.viz import heatmaps, overlay
 
 
@@ -110,11 +110,11 @@ def variant_contenders(models, device, dtype, sizes) -> dict:
 # ---------------------------------------------------------------------------- 2. one upload vs torchvision
 
 
-def _png(picture) -> int:
-    """Encode as Gradio does for a format="png" output; returns the size (keeps the work observable)."""
+def _encode(picture, fmt: str) -> int:
+    """Encode as Gradio does for an output of that ``format``; returns the size (keeps the work observable)."""
     im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
     buf = io.BytesIO()
-    im.save(buf, "PNG")
+    im.save(buf, fmt)
     return buf.tell()
 
 
@@ -123,7 +123,7 @@ STAGES = {
     "models": "the four models (working size 256 px, masks at display size)",
     "export": "mask export (palette PNGs at full size, zip)",
     "draw": "drawing: four overlays, four rows of skip-layer maps, three ablation overlays",
-    "encode": "PNG encoding of those eleven pictures for the browser (Gradio, format=png)",
+    "encode": "encoding those eleven pictures for the browser (Gradio: overlays JPEG, maps palette PNG)",
 }
 
 
@@ -145,14 +145,14 @@ def app_request(models: dict, device, data: bytes, out: Path, stages: dict[str, 
     lap("models")
     export_masks(image, results, out, sample or "image")
     lap("export")
-    pictures = [overlay(image.rgb, r.mask, 0.55) for r in results.values()]  # the compare tab
+    pictures = [(overlay(image.rgb, r.mask, 0.55), "JPEG") for r in results.values()]  # the compare tab
     for name, r in results.items():  # the skip-layer maps tab: class "pet", probabilities
         maps = [(key, caption, r.maps[key]) for key, caption in get_variant(name).maps if key in r.maps]
-        pictures.append(heatmaps(image.rgb, maps, r.work_size, 1, True, get_variant(name).title))
+        pictures.append((heatmaps(image.rgb, maps, r.work_size, 1, True, get_variant(name).title), "PNG"))
     ablation = [n for n in ("fcn16s", "fcn8s", "fcn32s") if n in results]  # all skips on: cached results
-    pictures += [overlay(image.rgb, seg.segment(image, [n])[n].mask, 0.55) for n in ablation]
+    pictures += [(overlay(image.rgb, seg.segment(image, [n])[n].mask, 0.55), "JPEG") for n in ablation]
     lap("draw")
-    size = sum(_png(p) for p in pictures)
+    size = sum(_encode(p, fmt) for p, fmt in pictures)
     lap("encode")
     return size
 
@@ -183,39 +183,41 @@ def upload_contenders(models, device, stages: dict[str, list[float]], out: Path)
 # ---------------------------------------------------------------------------- 3. training
 
 
+# Training paths compared: label -> (autocast dtype, channels_last).
+TRAIN_PATHS = {
+    "bf16 autocast + channels_last": (torch.bfloat16, True),
+    "fp32 + channels_last": (None, True),
+    "fp32 plain": (None, False),
+}
+
+
 def training_throughput(device, repeat: int) -> dict[str, float]:
     """Images/s of one optimisation step of FCN-32s (backbone conv1-2 frozen, as trained), batch and
-    crop of TrainConfig: train.py's own step (bf16 autocast + channels_last) vs the same in plain fp32."""
+    crop of TrainConfig, through train.py's own train_step, for each of :data:`TRAIN_PATHS` (on CUDA,
+    fp16 stands in for bf16 where bf16 is unsupported)."""
     cfg = TrainConfig(variant="fcn32s", epochs=1, init="random")
     gen = torch.Generator().manual_seed(0)
     img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
     mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)
     weight = torch.tensor(cfg.class_weights)
-    out = {}
-    for label, fast in (("bf16 + channels_last", True), ("fp32 plain", False)):
+    steps = {}
+    for label, (dtype, channels_last) in TRAIN_PATHS.items():
+        if dtype is not None and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            dtype = torch.float16
         torch.manual_seed(0)
         model, _ = make_model(cfg, Path(tempfile.gettempdir()))
         model.to(device).train()
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], cfg.lr)
-        if fast:  # exactly what train.py does
-            dtype = autocast_dtype(device)
+        if channels_last:
             model.to(memory_format=torch.channels_last)
-            scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], cfg.lr)
+        scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-            def step(model=model, opt=opt, scaler=scaler, dtype=dtype) -> None:
-                train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype)
+        def step(model=model, opt=opt, scaler=scaler, dtype=dtype, cl=channels_last) -> None:
+            train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype, channels_last=cl)
 
-        else:
-
-            def step(model=model, opt=opt) -> None:
-                loss = loss_fn(model(img.to(device)), mask.to(device), cfg, weight.to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-
-        out[label] = cfg.batch_size / timeit(step, repeat)
-    out["fast_dtype"] = str(autocast_dtype(device))
-    return out
+        steps[label] = step
+    times = {k: statistics.median(v) for k, v in rounds(steps, repeat).items()}
+    return {label: cfg.batch_size / t for label, t in times.items()}
 
 
 # ---------------------------------------------------------------------------- report
@@ -253,7 +255,8 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     s0 = sizes[0]
     total = sum(by[n, s0]["s"] for n in names)
     shared = max(by[n, s0]["backbone_s"] for n in names) + sum(by[n, s0]["s"] - by[n, s0]["backbone_s"] for n in names)
-    fast, plain = tp["bf16 + channels_last"], tp["fp32 plain"]
+    plain = tp["fp32 plain"]
+    chosen = "bf16 autocast + channels_last" if dtype is not None else "fp32 + channels_last"
     lines += [
         "",
         f"Shared work: the backbone is {min(by[n, s0]['backbone_share'] for n in names):.0%}-"
@@ -261,9 +264,13 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
         "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
         f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
         "",
-        "| Training step (FCN-32s, batch 8, 224 px crops) | Images/s ratio |",
+        "| Training step (FCN-32s, batch 8, 224 px crops), images/s relative to plain fp32 | Ratio |",
         "|---|---|",
-        f"| train.py's step (autocast `{tp['fast_dtype']}` + channels_last) / plain fp32 | **{fast / plain:.2f}** |",
+        *(
+            f"| {label}{' (the path train.py picks on this machine)' if label == chosen else ''} | "
+            f"{'**' if label == chosen else ''}{v / plain:.2f}{'**' if label == chosen else ''} |"
+            for label, v in tp.items()
+        ),  # fmt: skip
         "",
         "Generated by `python bench/speed.py --update-readme`.",
     ]

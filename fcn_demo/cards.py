@@ -24,7 +24,7 @@ from safetensors import safe_open
 
 from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME
 from .models import VARIANTS, get_variant
-from .train import DEFAULT_EPOCHS, TrainConfig
+from .train import RECIPES, TrainConfig
 
 LICENSE = "cc-by-sa-4.0"  # the dataset's licence; weights trained on it are shared alike
 DATASET_ID = "oxford-iiit-pet"
@@ -182,7 +182,7 @@ def train_command(facts: VariantFacts) -> str:
     """The command that trained the checkpoint: TRAIN_COMMAND plus the flags whose value differs
     from the CLI default (read from the recorded config)."""
     cfg, flags = facts.history["config"], []
-    if cfg["epochs"] != DEFAULT_EPOCHS[facts.name]:
+    if cfg["epochs"] != RECIPES[facts.name]["epochs"]:
         flags.append(f"--epochs {cfg['epochs']}")
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     for key in ("init", "batch_size", "seed"):

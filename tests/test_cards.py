@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from fcn_demo import cards
 from fcn_demo.data import CLASSES
-from fcn_demo.train import DEFAULT_EPOCHS, TrainConfig
+from fcn_demo.train import recipe_config
 
 NAMES = ["Abyssinian_1", "Bengal_101", "american_bulldog_12"]
 
@@ -37,7 +37,7 @@ def root(tmp_path):
         (v / "config.json").write_text(json.dumps({"num_classes": 3, "stride": 32}))
         history = {
             "variant": name, "classes": list(CLASSES),
-            "config": asdict(TrainConfig(variant=name, epochs=DEFAULT_EPOCHS[name])),
+            "config": asdict(recipe_config(name)),
             "train_images": 270, "val_images": NAMES * 10, "replay_images": NAMES[:2], "best_epoch": 2,
             "epochs": [{"epoch": e, "val_miou": 0.5 + 0.01 * e} for e in range(5)],
             "summary": {"wall_time_s": 1234.5 + i, "train_images_per_s": 6.78, "device": "cpu", "autocast": "None",

@@ -140,3 +140,17 @@ def test_unet_backbone_takes_the_layers_it_has():
     load_backbone(unet.backbone, full)
     torch.testing.assert_close(unet.backbone.features[21].weight, full["features.21.weight"])
     assert isinstance(build_model("fcn16s"), FCN)
+
+
+def _dilations(model) -> list[tuple[int, int]]:
+    return [m.dilation for m in model.center.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_unet_bottleneck_dilation_comes_from_the_config():
+    dilated = build_model("unet")  # the registry's U-Net: dilated bottleneck
+    assert _dilations(dilated) == [(2, 2), (4, 4)]
+    # A config.json written before the option existed still builds the undilated net it was trained as.
+    old_config = {k: v for k, v in VARIANTS["unet"].kwargs.items() if k != "center_dilation"}
+    plain = VARIANTS["unet"].cls(**old_config)
+    assert _dilations(plain) == [(1, 1), (1, 1)]
+    assert dilated.state_dict().keys() == plain.state_dict().keys()  # same weights, wider view

@@ -54,7 +54,7 @@ VARIANTS: dict[str, Variant] = {
             "unet",
             "U-Net",
             UNet,
-            {},
+            {"center_dilation": [2, 4]},
             None,
             (
                 ("stage16", "bottleneck (stride 16)"),
