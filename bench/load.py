@@ -1,7 +1,7 @@
 """Load, measured: `python app.py` on 127.0.0.1 driven by concurrent gradio_client clients.
 
-    python bench/load.py                                  # 20 clients x 10 requests (~4 minutes on 2 CPU cores)
-    python bench/load.py --clients 4 --requests 3         # a quick check (~1 minute)
+    python bench/load.py                                  # 3 rounds of 20 clients x 10 requests (~12 min, 2 cores)
+    python bench/load.py --clients 4 --requests 3 --rounds 2  # a quick check (~3 minutes)
     python bench/load.py --update-readme                  # also rewrite README.md's load block
 
 The server is the real entry point (`python app.py`: its queue settings, the embedded weights,
@@ -9,17 +9,19 @@ FCN_DEMO_HUB=0) in a subprocess, so its memory is measured alone. One run, four 
 
 1. warm-up: a few requests, not counted;
 2. one client, ``--requests`` requests one after another: the baseline latency;
-3. ``--clients`` clients at once, ``--requests`` each, back to back (a closed loop): requests served,
-   errors, and p50/p95 latency as multiples of the baseline p50;
+3. ``--rounds`` rounds of ``--clients`` clients at once, ``--requests`` each, back to back (a closed
+   loop), each round followed by ``--settle`` idle seconds and an at-rest RSS reading: requests
+   served, errors, and p50/p95 latency as multiples of the baseline p50;
 4. a burst of ``--burst`` requests submitted at once, beyond the queue's ``max_size``: the ones
    that do not fit must be refused at once with a "queue is full" message, not left hanging.
 
 Requests mix gallery samples (their results are cached after the first time, as in the app) and
 uploads: unique photos (random crops, flips, sizes and JPEG/PNG of the samples) that always run
 the four models. The server's RSS is sampled from /proc/<pid>/status throughout. The server hands
-freed memory back to the OS every 30 s, so RSS is a sawtooth: growth is read at rest (``--settle``
-seconds without traffic after phase 2 and after phase 4), with the least-squares slope over the
-second half of phase 3 beside it.
+freed memory back to the OS every 30 s, so under load RSS is a sawtooth whose slope says little:
+growth is read at rest, ``--settle`` seconds without traffic after phase 2 and after every round.
+The first round fills the server's caches (the last 64 model results, 32 images), so the trend
+after warm-up is the change in at-rest RSS from the first round to the last.
 Every wait is bounded (``--request-timeout``, ``--time-limit``); the server is stopped at the end.
 """
 
@@ -84,16 +86,6 @@ class Rss:
 
     def between(self, t0: float, t1: float) -> list[tuple[float, float]]:
         return [(t, m) for t, m in self.samples if t0 <= t <= t1]
-
-
-def slope_mib_per_min(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (seconds, MiB) points, in MiB per minute."""
-    if len(points) < 3:
-        return float("nan")
-    ts, ms = [t for t, _ in points], [m for _, m in points]
-    tm, mm = statistics.fmean(ts), statistics.fmean(ms)
-    var = sum((t - tm) ** 2 for t in ts)
-    return 60 * sum((t - tm) * (m - mm) for t, m in zip(ts, ms)) / var if var else float("nan")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -273,18 +265,18 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
     throughput_single = len(ok_single) / phases["single_s"] if phases["single_s"] else float("nan")
     throughput_load = len(ok) / wall if wall else float("nan")
 
-    t_load0, t_load1 = phases["load"]
-    half = rss.between((t_load0 + t_load1) / 2, t_load1)
-    during = rss.between(t_load0, t_load1)
-    rss_peak = max((m for _, m in during), default=float("nan"))
-    rest0, rest1 = phases["rest_before"] or float("nan"), phases["rest_after"] or float("nan")
+    during = [m for t0, t1 in phases["rounds"] for _, m in rss.between(t0, t1)]
+    rss_peak = max(during, default=float("nan"))
+    rest0 = phases["rest_before"] or float("nan")
+    rests = [r or float("nan") for r in phases["rest_rounds"]]
+    trend = (rests[-1] - rests[0]) / (len(rests) - 1) if len(rests) > 1 else float("nan")
 
     refused = [o for o in bursts if o.error and "queue is full" in o.error.lower()]
     served_burst = [o for o in bursts if o.error is None]
     other = [o for o in bursts if o.error and o not in refused]
     refused_msg = refused[0].error.split(": ", 1)[-1] if refused else "none"
 
-    n_total = args.clients * args.requests
+    n_total = args.rounds * args.clients * args.requests
     lines = [
         f"`python bench/load.py --clients {args.clients} --requests {args.requests}` against `python app.py` "
         f"(embedded weights, queue max_size {QUEUE_SIZE}) on 127.0.0.1; {os.cpu_count()} CPU cores shared by "
@@ -295,7 +287,8 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         "",
         "| Measure | Result |",
         "|---|---|",
-        f"| Requests served under load | {len(ok)} / {n_total} ({args.clients} clients x {args.requests}, closed loop) |",
+        f"| Requests served under load | {len(ok)} / {n_total} ({args.rounds} rounds of {args.clients} clients x "
+        f"{args.requests}, closed loop) |",
         f"| Errors | {len(errors)}" + (f" (first: {errors[0].error})" if errors else "") + " |",
         f"| Single-client p50 latency (the baseline) | 1.00 ({len(ok_single)} requests, same mix) |",
         f"| p50 latency under load / baseline p50 | {statistics.median(lat) / base:.2f} |" if lat else "| p50 | n/a |",
@@ -305,10 +298,11 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         if by_kind["upload"] and by_kind["sample"]
         else "| by kind | n/a |",
         f"| Throughput under load / single-client throughput | {throughput_load / throughput_single:.2f} |",
-        f"| Server RSS at rest after warm-up / peak under load / at rest after the load | {rest0:.0f} / "
-        f"{rss_peak:.0f} / {rest1:.0f} MiB ({rest1 - rest0:+.0f} MiB at rest) |",
-        f"| Server RSS trend over the second half of the load (least squares) | {slope_mib_per_min(half):+.0f} MiB/min "
-        f"over {(half[-1][0] - half[0][0]) / 60 if len(half) > 1 else 0:.1f} min |",
+        f"| Server RSS at rest: after warm-up / after each round | {rest0:.0f} / "
+        + " / ".join(f"{r:.0f}" for r in rests)
+        + f" MiB (peak under load {rss_peak:.0f} MiB) |",
+        f"| Server RSS trend after warm-up (at rest, first round to last) | **{trend:+.0f} MiB per round** of "
+        f"{args.clients * args.requests} requests ({trend / rests[0]:+.1%} of RSS) |",
         f"| Burst of {len(bursts)} requests at once (queue max_size {QUEUE_SIZE}) | {len(served_burst)} served "
         f"(the last after {max((o.seconds for o in served_burst), default=0):.1f} s), {len(refused)} refused with "
         f'"{refused_msg}" after {statistics.median(o.seconds for o in refused) if refused else 0:.1f} s '
@@ -318,9 +312,10 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         f"Latency ratios are to the single-client p50 of the same run ({base * 1000:.0f} ms on this machine). "
         "Under load the requests queue (the models run at most two at a time), so latency grows with the "
         "number of clients while throughput holds. The server hands freed heap memory back to the OS every 30 s "
-        "(`fcn_demo.runtime.release_memory_periodically`), so its RSS is a sawtooth: the at-rest readings "
-        f"({args.settle:.0f} s without traffic) show what stays, including the caches that fill up during the "
-        "run (the last 64 model results and 32 images). Generated by `python bench/load.py --update-readme`.",
+        "(`fcn_demo.runtime.release_memory_periodically`), so under load its RSS is a sawtooth: the at-rest "
+        f"readings ({args.settle:.0f} s without traffic) show what stays. The first round fills the caches (the "
+        "last 64 model results and 32 images); a leak would show as at-rest RSS climbing round after round. "
+        "Generated by `python bench/load.py --update-readme`.",
     ]
     return "\n".join(lines)
 
@@ -329,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=10, help="per client (and for the single-client baseline)")
+    p.add_argument("--rounds", type=int, default=3, help="load rounds, each followed by an at-rest RSS reading")
     p.add_argument("--burst", type=int, default=QUEUE_SIZE + 16, help="requests submitted at once in phase 4")
     p.add_argument("--request-timeout", type=float, default=300.0, help="seconds before a request counts as hung")
     p.add_argument("--time-limit", type=float, default=1800.0, help="no new request after this many seconds")
@@ -344,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     others = OtherLoad()
     work = Path(tempfile.mkdtemp(prefix="fcn-demo-load-"))
     port = free_port()
-    n_uploads = (args.clients + 1) * args.requests + 8
+    n_uploads = (args.rounds * args.clients + 1) * args.requests + 8
     uploads = make_uploads(n_uploads, work, args.seed)
     deadline = time.perf_counter() + args.time_limit
     print(f"starting python app.py on 127.0.0.1:{port} (log: {work / 'server.log'})", flush=True)
@@ -366,15 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         phases["single"], phases["single_s"] = (t0, t1), t1 - t0
         time.sleep(args.settle)
         phases["rest_before"] = rss.read()
-        print(f"3. {args.clients} clients x {args.requests} requests", flush=True)
-        t0 = time.perf_counter()
-        loaded = closed_loop(url, work, reqs, args.clients, args.requests, args.request_timeout, deadline)
-        t1 = time.perf_counter()
-        phases["load"] = (t0, t1)
+        loaded, phases["rounds"], phases["rest_rounds"] = [], [], []
+        for r in range(args.rounds):
+            print(f"3.{r + 1} {args.clients} clients x {args.requests} requests", flush=True)
+            t0 = time.perf_counter()
+            loaded += closed_loop(url, work, reqs, args.clients, args.requests, args.request_timeout, deadline)
+            phases["rounds"].append((t0, time.perf_counter()))
+            time.sleep(args.settle)
+            phases["rest_rounds"].append(rss.read())
+            print(f"   at rest: {phases['rest_rounds'][-1]:.0f} MiB", flush=True)
         print(f"4. burst of {args.burst}", flush=True)
         bursts = burst(url, work, args.burst, min(args.request_timeout, 120))
-        time.sleep(args.settle)
-        phases["rest_after"] = rss.read()
     finally:
         rss.stop.set()
         stop_server(proc)
@@ -382,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     for o in warm + single:
         if o.error:
             print(f"warm-up/baseline error: {o.error}", file=sys.stderr)
-    table = report(args, single, loaded, t1 - t0, bursts, rss, phases)
+    wall = sum(t1 - t0 for t0, t1 in phases["rounds"])
+    table = report(args, single, loaded, wall, bursts, rss, phases)
     print("\n" + table)
     if args.update_readme:
         update_readme(args.readme, table, "load")

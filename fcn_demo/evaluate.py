@@ -66,20 +66,30 @@ def markdown_table(metrics: dict) -> str:
 def training_table(folder: Path, names: list[str]) -> str:
     """How each variant was trained, from its history.json (Markdown)."""
     lines = [
-        "| Model | Starts from | Epochs | Best epoch (val mIoU) | Wall time | Train images/s |",
-        "|---|---|---|---|---|---|",
+        "| Model | Starts from | Epochs | Best epoch (val mIoU) | Wall time | Train images/s | Measured on |",
+        "|---|---|---|---|---|---|---|",
     ]
-    total = 0.0
+    total, machines, runs = 0.0, set(), set()
     for name in names:
         h = json.loads((folder / name / "history.json").read_text())
         v, s = get_variant(name), h["summary"]
         start = get_variant(v.parent).title if v.parent else f"{h['config']['init']} backbone"
         best = h["epochs"][h["best_epoch"]]["val_miou"]
         total += s["wall_time_s"]
+        machine = f"{s['device']}: {s['cpu']}, {s['threads']} threads, autocast `{s['autocast']}`"
+        machines.add(machine)
+        runs.add(json.dumps(s.get("run")))  # None: a history from before runs were recorded
         lines.append(f"| {v.title} | {start} | {h['config']['epochs']} | {h['best_epoch']} ({best:.3f}) | "
-                     f"{s['wall_time_s'] / 60:.1f} min | {s['train_images_per_s']:.2f} |")  # fmt: skip
-    lines += ["", f"All four: {total / 60:.1f} min wall time on {s['device']} ({s['threads']} threads, autocast "
-              f"`{s['autocast']}`). Generated from the `history.json` files by `python -m fcn_demo.evaluate`."]  # fmt: skip
+                     f"{s['wall_time_s'] / 60:.1f} min | {s['train_images_per_s']:.2f} | {machine} |")  # fmt: skip
+    run = json.loads(runs.pop()) if len(runs) == 1 else None
+    if run and len(machines) == 1:
+        lines += ["", f"All four in one run (`{run['command']}`, started {run['started']}): {total / 60:.1f} min "
+                  f"wall time on {machine}."]  # fmt: skip
+    else:
+        lines += ["", f"The four times add up to {total / 60:.1f} min, but the histories do not come from one "
+                  "recorded run" + (" (nor one machine)" if len(machines) > 1 else "") + ", so the sum is not "
+                  "the time of one run."]  # fmt: skip
+    lines[-1] += " Generated from the `history.json` files by `python -m fcn_demo.evaluate`."
     return "\n".join(lines)
 
 

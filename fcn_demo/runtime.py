@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import platform
 import threading
 import time
 from pathlib import Path
@@ -49,6 +50,17 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16() and _bf16_pays_off():
         return torch.bfloat16
     return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (e.g. "AMD EPYC 9R14"), for the record of where something was measured."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _cpu_has_bf16() -> bool:

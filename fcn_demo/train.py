@@ -14,10 +14,11 @@ import argparse
 import copy
 import json
 import math
-import platform
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from .data import CLASS_COLORS, CLASSES, PetSegmentation, carve_val, default_roo
 from .metrics import ConfusionMatrix
 from .models import VARIANTS, build_model, get_variant
 from .pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
-from .runtime import autocast, autocast_dtype, pick_device, run_model
+from .runtime import autocast, autocast_dtype, cpu_name, pick_device, run_model
 
 # Per-variant recipe: what differs from TrainConfig's defaults. The epochs fit the 60-minute
 # budget on a 2-core CPU; the skip nets start from their trained parent, so they need fewer. The
@@ -198,8 +199,9 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def train(cfg: TrainConfig, out_dir: Path) -> dict:
-    """Train one variant; returns its history dict (also written to disk)."""
+def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
+    """Train one variant; returns its history dict (also written to disk). ``run`` identifies the
+    command invocation this is part of (recorded, so timings of one run can be told apart)."""
     gen = seed_everything(cfg.seed)
     device = pick_device()
     dtype = autocast_dtype(device)
@@ -267,8 +269,9 @@ def train(cfg: TrainConfig, out_dir: Path) -> dict:
             "device": str(device),
             "autocast": str(dtype),
             "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_name(),
             "threads": torch.get_num_threads(),
+            "run": run,
         },
     }
     (vdir / "history.json").write_text(json.dumps(history, indent=1))
@@ -288,10 +291,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     names = list(VARIANTS) if args.model == "all" else [get_variant(args.model).name]
     t0 = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
+           "started": started}  # fmt: skip
     for name in names:
         flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
         cfg = recipe_config(name, **flags, **({"epochs": args.epochs} if args.epochs else {}))
-        h = train(cfg, args.out)
+        h = train(cfg, args.out, run)
         print(f"{name}: best val mIoU {h['epochs'][h['best_epoch']]['val_miou']:.3f} at epoch {h['best_epoch']}, "
               f"{h['summary']['wall_time_s']:.0f} s, {h['summary']['train_images_per_s']} img/s")  # fmt: skip
     print(f"total wall time {time.perf_counter() - t0:.0f} s")

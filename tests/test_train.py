@@ -52,3 +52,27 @@ def test_recipes_cover_the_registry_and_flags_override_them():
     assert cfg.epochs == RECIPES["unet"]["epochs"] and cfg.dice_weight == RECIPES["unet"]["dice_weight"]
     assert cfg.seed == 3 and recipe_config("unet", epochs=2).epochs == 2
     assert recipe_config("fcn32s").dice_weight == 0.0
+
+
+def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
+    import json
+
+    from fcn_demo.evaluate import training_table
+
+    def write(name: str, run: dict | None, cpu: str = "Some CPU") -> None:
+        (tmp_path / name).mkdir(exist_ok=True)
+        summary = {"wall_time_s": 600.0, "train_images_per_s": 3.0, "device": "cpu", "cpu": cpu, "threads": 2,
+                   "autocast": "None", "run": run}  # fmt: skip
+        history = {"config": {"init": "hed", "epochs": 2}, "best_epoch": 1, "summary": summary,
+                   "epochs": [{"val_miou": 0.1}, {"val_miou": 0.5}]}  # fmt: skip
+        (tmp_path / name / "history.json").write_text(json.dumps(history))
+
+    run = {"command": "python -m fcn_demo.train --model all", "started": "2026-11-22T06:00:00+00:00"}
+    for name in ("fcn32s", "unet"):
+        write(name, run)
+    table = training_table(tmp_path, ["fcn32s", "unet"])
+    assert "All four in one run (`python -m fcn_demo.train --model all`" in table and "20.0 min" in table
+    write("unet", {**run, "started": "2026-11-22T08:00:00+00:00"})
+    assert "not the time of one run" in training_table(tmp_path, ["fcn32s", "unet"])
+    write("unet", run, cpu="Other CPU")
+    assert "nor one machine" in training_table(tmp_path, ["fcn32s", "unet"])
