@@ -1,6 +1,6 @@
 """Speed, measured side by side in one run; everything is reported against a reference timed in the same run.
 
-    python bench/speed.py                   # ~4 minutes on 2 CPU cores; prints the Markdown tables
+    python bench/speed.py                   # ~8 minutes on 2 CPU cores; prints the Markdown tables
     python bench/speed.py --update-readme   # also rewrite README.md's speed block
     python bench/speed.py --repeat 2        # quicker, noisier
 
@@ -8,17 +8,17 @@ Run it on an idle machine (check `top`): other processes skew the ratios. Everyt
 timed in interleaved rounds (each round runs every measurement once), so a change in the machine's
 speed during the run hits all of them alike; the report says how much CPU other processes took.
 
-1. Per-variant latency of the network's forward pass at 256, 512 and 1024 px inputs (bf16 autocast
-   and channels_last where the CPU has bf16, as the app runs), and the share of the backbone in it.
+1. Per-variant latency of the network's forward pass at 256, 512 and 1024 px inputs (channels_last,
+   and bf16 autocast where runtime.autocast_dtype picks it, as the app runs), and the backbone's share.
    The app itself always runs the models at shorter side 256 px (the training scale), whatever the
    upload's size: the 256 px column is what a visitor waits for.
 2. The headline: one 512x512 upload through everything the app does for it (decode and checks, all
    four models, mask export, the four overlays, the skip-layer maps of the maps tab, the ablation
-   tab, PNG encoding of every picture sent to the browser) against ONE forward pass of torchvision's
+   tab, encoding every picture sent to the browser) against ONE forward pass of torchvision's
    fcn_resnet50 / fcn_resnet101 on the same 512x512 image, fp32 as the pytorch/FCN Space runs it
    (random weights: speed does not depend on their values).
-3. Training throughput (images/s) of the training step as train.py runs it (bf16 autocast +
-   channels_last) against plain fp32, same model, batch and crop.
+3. Training throughput (images/s) of train.py's step on three paths: bf16 autocast + channels_last,
+   fp32 + channels_last, plain fp32 (same model, batch and crop), and which one train.py takes here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -41,7 +40,7 @@ from fcn_demo.evaluate import update_readme
 from fcn_demo.hub import HubConfig, load_models
 from fcn_demo.models import VARIANTS, get_variant
 from fcn_demo.pipeline import Segmenter, export_masks, load_input, match_ground_truth
-from fcn_demo.runtime import autocast, autocast_dtype, pick_device
+from fcn_demo.runtime import autocast, autocast_dtype, cpu_name, pick_device
 from fcn_demo.samples import list_samples
 from fcn_demo.train import TrainConfig, make_model, train_step
 from fcn_demo.viz import heatmaps, overlay
@@ -227,7 +226,7 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     ref = vs["fcn_resnet101"]
     sizes = sorted({r["size"] for r in rows})
     title = {n: VARIANTS[n].title for n in VARIANTS}
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     lines = [
         f"One run of `python bench/speed.py` on {device} ({cpu}, {threads} threads, torch {torch.__version__}, "
         f"autocast `{dtype}`; other processes used {'?' if other is None else f'{other:.0%}'} of the CPUs meanwhile). "
@@ -253,14 +252,14 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
         share = min(1.0, by[name, sizes[0]]["backbone_share"])  # timing noise can put it a hair over 100%
         lines.append(f"| {title[name]} | " + " | ".join(cells) + f" | {share:.0%} |")
     s0 = sizes[0]
+    shares = [min(1.0, by[n, s0]["backbone_share"]) for n in names]
     total = sum(by[n, s0]["s"] for n in names)
     shared = max(by[n, s0]["backbone_s"] for n in names) + sum(by[n, s0]["s"] - by[n, s0]["backbone_s"] for n in names)
     plain = tp["fp32 plain"]
     chosen = "bf16 autocast + channels_last" if dtype is not None else "fp32 + channels_last"
     lines += [
         "",
-        f"Shared work: the backbone is {min(by[n, s0]['backbone_share'] for n in names):.0%}-"
-        f"{max(by[n, s0]['backbone_share'] for n in names):.0%} of every forward pass, but each "
+        f"Shared work: the backbone is {min(shares):.0%}-{max(shares):.0%} of every forward pass, but each "
         "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
         f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
         "",
