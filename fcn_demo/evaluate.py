@@ -69,7 +69,7 @@ def training_table(folder: Path, names: list[str]) -> str:
         "| Model | Starts from | Epochs | Best epoch (val mIoU) | Wall time | Train images/s | Measured on |",
         "|---|---|---|---|---|---|---|",
     ]
-    total, machines, runs = 0.0, set(), set()
+    total, machines, runs = 0.0, set(), []
     for name in names:
         h = json.loads((folder / name / "history.json").read_text())
         v, s = get_variant(name), h["summary"]
@@ -78,10 +78,10 @@ def training_table(folder: Path, names: list[str]) -> str:
         total += s["wall_time_s"]
         machine = f"{s['device']}: {s['cpu']}, {s['threads']} threads, autocast `{s['autocast']}`"
         machines.add(machine)
-        runs.add(json.dumps(s.get("run")))  # None: a history from before runs were recorded
+        runs.append(s.get("run"))  # None: a history from before runs were recorded
         lines.append(f"| {v.title} | {start} | {h['config']['epochs']} | {h['best_epoch']} ({best:.3f}) | "
                      f"{s['wall_time_s'] / 60:.1f} min | {s['train_images_per_s']:.2f} | {machine} |")  # fmt: skip
-    run = json.loads(runs.pop()) if len(runs) == 1 else None
+    run = runs[0] if all(r == runs[0] for r in runs) else None
     if run and len(machines) == 1:
         lines += ["", f"All four in one run (`{run['command']}`, started {run['started']}): {total / 60:.1f} min "
                   f"wall time on {machine}."]  # fmt: skip

@@ -37,8 +37,8 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     ``$FCN_DEMO_PRECISION`` forces one. "auto": bf16 on CUDA where supported (else fp16); on a CPU,
     bf16 only where it is measurably faster. CPUs that list AVX512-BF16 differ a lot: on an AMD
     EPYC (Zen 4) bf16 + channels_last trains ~3.5x faster than fp32, on an Intel Xeon without AMX
-    it is ~1.5x *slower* (both seen on this project's machines), so the flag alone cannot decide
-    and :func:`_bf16_pays_off` times it once per process.
+    it is *slower* (both measured by bench/speed.py on this project's machines), so the flag alone
+    cannot decide and :func:`_bf16_pays_off` times it once per process.
     """
     choice = os.environ.get(PRECISION_ENV, "auto").strip().lower()
     if choice in _DTYPES:
@@ -46,28 +46,38 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if choice != "auto":
         raise ValueError(f"{PRECISION_ENV}={choice!r}: use auto, {', '.join(_DTYPES)}")
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return reduced_dtype(device)
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16() and _bf16_pays_off():
-        return torch.bfloat16
+        return reduced_dtype(device)
     return None
+
+
+def reduced_dtype(device: torch.device) -> torch.dtype:
+    """The half-precision dtype ``device`` would autocast to: bf16, or fp16 on GPUs without bf16."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+@functools.cache
+def _cpuinfo() -> str:
+    """/proc/cpuinfo, read once ("" where there is none)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 def cpu_name() -> str:
     """The CPU's model name (e.g. "AMD EPYC 9R14"), for the record of where something was measured."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
 def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpuinfo()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

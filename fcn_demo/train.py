@@ -294,9 +294,11 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
            "started": started}  # fmt: skip
+    flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    if args.epochs:
+        flags["epochs"] = args.epochs
     for name in names:
-        flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
-        cfg = recipe_config(name, **flags, **({"epochs": args.epochs} if args.epochs else {}))
+        cfg = recipe_config(name, **flags)
         h = train(cfg, args.out, run)
         print(f"{name}: best val mIoU {h['epochs'][h['best_epoch']]['val_miou']:.3f} at epoch {h['best_epoch']}, "
               f"{h['summary']['wall_time_s']:.0f} s, {h['summary']['train_images_per_s']} img/s")  # fmt: skip
