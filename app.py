@@ -64,6 +64,7 @@ log = logging.getLogger("fcn-demo")
 WEB = REPO_ROOT / "fcn_demo" / "web"
 CLASS_CHOICES = [(c, i) for i, c in enumerate(CLASSES)]
 KEEP_IMAGES = 32  # recent images (and their exported masks) kept for re-rendering and downloads
+SESSIONS_KEPT = 200  # visitor sessions Gradio keeps in memory (see launch_kwargs)
 ABLATION = {"fcn16s": ("pool4",), "fcn8s": ("pool4", "pool3")}  # the skips a user can switch off
 
 INTRO = """
@@ -632,6 +633,10 @@ def launch_kwargs() -> dict:
         "allowed_paths": [str(REPO_ROOT / "samples")],  # the gallery's files, whatever the working directory
         "ssr_mode": False,
         "show_error": True,
+        # Gradio keeps each visitor's session (its component state) until this many newer ones
+        # exist, least recently used first: by default 10,000, hundreds of MiB on a long-running
+        # Space. A classroom is far fewer; a session evicted after long idleness just re-picks its image.
+        "state_session_capacity": SESSIONS_KEPT,
     }
 
 

@@ -215,12 +215,15 @@ def closed_loop(url, downloads, reqs: Requests, n_clients, n_requests, timeout, 
 
     def worker(c: Client) -> None:
         start.wait()
-        for _ in range(n_requests):
-            if time.perf_counter() > deadline:
-                break
-            out = one(c, *reqs.next(), timeout)
-            with lock:
-                results.append(out)
+        try:
+            for _ in range(n_requests):
+                if time.perf_counter() > deadline:
+                    break
+                out = one(c, *reqs.next(), timeout)
+                with lock:
+                    results.append(out)
+        finally:
+            c.close()  # the student leaves: the server sees the session end (heartbeat), as with a closed tab
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
     for t in threads:
@@ -249,6 +252,7 @@ def burst(url: str, downloads: Path, n: int, timeout: float) -> list[Outcome]:
         t.start()
     for t in threads:
         t.join(timeout + 10)
+    c.close()
     return results
 
 
@@ -311,7 +315,9 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         "",
         f"Latency ratios are to the single-client p50 of the same run ({base * 1000:.0f} ms on this machine). "
         "Under load the requests queue (the models run at most two at a time), so latency grows with the "
-        "number of clients while throughput holds. The server hands freed heap memory back to the OS every 30 s "
+        "number of clients while throughput holds. Each round's clients are new visitors whose sessions end "
+        "with the round. The server gives large blocks their own pages, shares two malloc arenas between its "
+        "threads and hands free heap pages back to the OS every 30 s "
         "(`fcn_demo.runtime.release_memory_periodically`), so under load its RSS is a sawtooth: the at-rest "
         f"readings ({args.settle:.0f} s without traffic) show what stays. The first round fills the caches (the "
         "last 64 model results and 32 images); a leak would show as at-rest RSS climbing round after round. "
@@ -360,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         single = [one(c, *reqs.next(), args.request_timeout) for _ in range(args.requests)]
         t1 = time.perf_counter()
         phases["single"], phases["single_s"] = (t0, t1), t1 - t0
+        c.close()
         time.sleep(args.settle)
         phases["rest_before"] = rss.read()
         loaded, phases["rounds"], phases["rest_rounds"] = [], [], []

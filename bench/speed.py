@@ -178,11 +178,14 @@ TRAIN_PATHS = {
 }
 
 
+TRAIN = TrainConfig(variant="fcn32s", epochs=1, init="random")  # the step training_throughput() times
+
+
 def training_throughput(device, repeat: int) -> dict[str, float]:
     """Images/s of one optimisation step of FCN-32s (backbone conv1-2 frozen, as trained), batch and
     crop of TrainConfig, through train.py's own train_step, for each of :data:`TRAIN_PATHS` (on CUDA,
     fp16 stands in for bf16 where bf16 is unsupported)."""
-    cfg = TrainConfig(variant="fcn32s", epochs=1, init="random")
+    cfg = TRAIN
     gen = torch.Generator().manual_seed(0)
     img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
     mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)
@@ -251,7 +254,8 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
         "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
         f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
         "",
-        "| Training step (FCN-32s, batch 8, 224 px crops), images/s relative to plain fp32 | Ratio |",
+        f"| Training step (FCN-32s, batch {TRAIN.batch_size}, {TRAIN.crop} px crops), images/s relative to plain "
+        "fp32 | Ratio |",
         "|---|---|",
         *(
             f"| {label}{' (the path train.py picks on this machine)' if label == chosen else ''} | "

@@ -77,6 +77,13 @@ def test_init_from_coarser_keeps_the_parent_prediction():
     assert c["score_pool4"].abs().sum() == 0  # zero-initialised: the fused map is the upsampled pool5 map
 
 
+def test_every_parent_is_trained_before_its_child():
+    order = list(VARIANTS)
+    for v in VARIANTS.values():
+        if v.parent is not None:
+            assert order.index(v.parent) < order.index(v.name), f"{v.name} needs {v.parent} first"
+
+
 def test_drop_skips_removes_a_branch():
     model = _seeded("fcn8s")
     for conv in model.score.values():
