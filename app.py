@@ -64,7 +64,7 @@ log = logging.getLogger("fcn-demo")
 WEB = REPO_ROOT / "fcn_demo" / "web"
 CLASS_CHOICES = [(c, i) for i, c in enumerate(CLASSES)]
 KEEP_IMAGES = 32  # recent images (and their exported masks) kept for re-rendering and downloads
-SESSIONS_KEPT = 200  # visitor sessions Gradio keeps in memory (see launch_kwargs)
+SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
 ABLATION = {"fcn16s": ("pool4",), "fcn8s": ("pool4", "pool3")}  # the skips a user can switch off
 
 INTRO = """

@@ -108,8 +108,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path, timeout: float) -> subprocess.Popen:
-    """`python app.py` on 127.0.0.1:``port`` with the embedded weights; returns once it serves its page."""
+def start_server(port: int, log_path: Path, timeout: float, sessions: int | None = None) -> subprocess.Popen:
+    """`python app.py` on 127.0.0.1:``port`` with the embedded weights; returns once it serves its page.
+    ``sessions``: Gradio's session cap (app.py's FCN_DEMO_SESSIONS), None for the app's default."""
     env = {
         **os.environ,
         "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -119,6 +120,8 @@ def start_server(port: int, log_path: Path, timeout: float) -> subprocess.Popen:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "TMPDIR": str(log_path.parent),  # uploads, Gradio's cache, exported masks: removed with the folder
     }
+    if sessions is not None:
+        env["FCN_DEMO_SESSIONS"] = str(sessions)
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process, in stop_server)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     proc.log = log  # type: ignore[attr-defined]
@@ -282,8 +285,13 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
 
     n_total = args.rounds * args.clients * args.requests
     lines = [
-        f"`python bench/load.py --clients {args.clients} --requests {args.requests}` against `python app.py` "
-        f"(embedded weights, queue max_size {QUEUE_SIZE}) on 127.0.0.1; {os.cpu_count()} CPU cores shared by "
+        f"`python bench/load.py --clients {args.clients} --requests {args.requests} --rounds {args.rounds}"
+        + (f" --sessions {args.sessions}" if args.sessions is not None else "")
+        + "` against `python app.py` "
+        f"(embedded weights, queue max_size {QUEUE_SIZE}, "
+        f"{'the app default session cap' if args.sessions is None else f'at most {args.sessions} sessions kept'}) "
+        "on 127.0.0.1; "
+        f"{os.cpu_count()} CPU cores shared by "
         "server and clients (other processes used "
         f"{'?' if phases['others'] is None else format(phases['others'], '.0%')} of them); one request = "
         f"all {phases['models']} models on one image via the `/segment` API; one in {SAMPLE_EVERY} a gallery "
@@ -331,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=10, help="per client (and for the single-client baseline)")
     p.add_argument("--rounds", type=int, default=3, help="load rounds, each followed by an at-rest RSS reading")
+    p.add_argument("--sessions", type=int, default=None,
+                   help="sessions the server keeps (FCN_DEMO_SESSIONS; default: the app's 200). Below the clients "
+                        "of one round, every round replaces the last one's sessions, so session state stops "
+                        "counting as growth after round 1")  # fmt: skip
     p.add_argument("--burst", type=int, default=QUEUE_SIZE + 16, help="requests submitted at once in phase 4")
     p.add_argument("--request-timeout", type=float, default=300.0, help="seconds before a request counts as hung")
     p.add_argument("--time-limit", type=float, default=1800.0, help="no new request after this many seconds")
@@ -350,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     uploads = make_uploads(n_uploads, work, args.seed)
     deadline = time.perf_counter() + args.time_limit
     print(f"starting python app.py on 127.0.0.1:{port} (log: {work / 'server.log'})", flush=True)
-    proc = start_server(port, work / "server.log", args.startup_timeout)
+    proc = start_server(port, work / "server.log", args.startup_timeout, args.sessions)
     url = f"http://127.0.0.1:{port}/"
     rss = Rss(proc.pid)
     sampler = threading.Thread(target=rss.run, daemon=True)
