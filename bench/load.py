@@ -284,14 +284,14 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
     refused_msg = refused[0].error.split(": ", 1)[-1] if refused else "none"
 
     n_total = args.rounds * args.clients * args.requests
+    flags = f"--clients {args.clients} --requests {args.requests} --rounds {args.rounds}"
+    sessions = "the app's session cap"
+    if args.sessions is not None:
+        flags += f" --sessions {args.sessions}"
+        sessions = f"at most {args.sessions} sessions kept"
     lines = [
-        f"`python bench/load.py --clients {args.clients} --requests {args.requests} --rounds {args.rounds}"
-        + (f" --sessions {args.sessions}" if args.sessions is not None else "")
-        + "` against `python app.py` "
-        f"(embedded weights, queue max_size {QUEUE_SIZE}, "
-        f"{'the app default session cap' if args.sessions is None else f'at most {args.sessions} sessions kept'}) "
-        "on 127.0.0.1; "
-        f"{os.cpu_count()} CPU cores shared by "
+        f"`python bench/load.py {flags}` against `python app.py` (embedded weights, queue max_size {QUEUE_SIZE}, "
+        f"{sessions}) on 127.0.0.1; {os.cpu_count()} CPU cores shared by "
         "server and clients (other processes used "
         f"{'?' if phases['others'] is None else format(phases['others'], '.0%')} of them); one request = "
         f"all {phases['models']} models on one image via the `/segment` API; one in {SAMPLE_EVERY} a gallery "
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=10, help="per client (and for the single-client baseline)")
     p.add_argument("--rounds", type=int, default=3, help="load rounds, each followed by an at-rest RSS reading")
     p.add_argument("--sessions", type=int, default=None,
-                   help="sessions the server keeps (FCN_DEMO_SESSIONS; default: the app's 200). Below the clients "
+                   help="sessions the server keeps (FCN_DEMO_SESSIONS; default: the app's cap). Below the clients "
                         "of one round, every round replaces the last one's sessions, so session state stops "
                         "counting as growth after round 1")  # fmt: skip
     p.add_argument("--burst", type=int, default=QUEUE_SIZE + 16, help="requests submitted at once in phase 4")

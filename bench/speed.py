@@ -176,8 +176,6 @@ TRAIN_PATHS = {
     "fp32 + channels_last": (False, True),
     "fp32 plain": (False, False),
 }
-
-
 TRAIN = TrainConfig(variant="fcn32s", epochs=1, init="random")  # the step training_throughput() times
 
 
@@ -185,28 +183,27 @@ def training_throughput(device, repeat: int) -> dict[str, float]:
     """Images/s of one optimisation step of FCN-32s (backbone conv1-2 frozen, as trained), batch and
     crop of TrainConfig, through train.py's own train_step, for each of :data:`TRAIN_PATHS` (on CUDA,
     fp16 stands in for bf16 where bf16 is unsupported)."""
-    cfg = TRAIN
     gen = torch.Generator().manual_seed(0)
-    img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
-    mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)
-    weight = torch.tensor(cfg.class_weights)
+    img = torch.rand(TRAIN.batch_size, 3, TRAIN.crop, TRAIN.crop, generator=gen)
+    mask = torch.randint(0, 3, (TRAIN.batch_size, TRAIN.crop, TRAIN.crop), generator=gen)
+    weight = torch.tensor(TRAIN.class_weights)
     steps = {}
     for label, (reduced, channels_last) in TRAIN_PATHS.items():
         dtype = reduced_dtype(device) if reduced else None
         torch.manual_seed(0)
-        model, _ = make_model(cfg, Path(tempfile.gettempdir()))
+        model, _ = make_model(TRAIN, Path(tempfile.gettempdir()))
         model.to(device).train()
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], cfg.lr)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], TRAIN.lr)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
         def step(model=model, opt=opt, scaler=scaler, dtype=dtype, cl=channels_last) -> None:
-            train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype, channels_last=cl)
+            train_step(model, img, mask, opt, scaler, TRAIN, weight, device, dtype, channels_last=cl)
 
         steps[label] = step
     times = {k: statistics.median(v) for k, v in rounds(steps, repeat).items()}
-    return {label: cfg.batch_size / t for label, t in times.items()}
+    return {label: TRAIN.batch_size / t for label, t in times.items()}
 
 
 # ---------------------------------------------------------------------------- report
@@ -237,12 +234,12 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     ]
     by = {(r["name"], r["size"]): r for r in rows}
     names = list(dict.fromkeys(r["name"] for r in rows))
+    s0 = sizes[0]
+    # Backbone share at the smallest size; timing noise can put it a hair over 100%.
+    shares = {n: min(1.0, by[n, s0]["backbone_share"]) for n in names}
     for name in names:
         cells = [f"{by[name, s]['s'] / ref:.3f}" for s in sizes]
-        share = min(1.0, by[name, sizes[0]]["backbone_share"])  # timing noise can put it a hair over 100%
-        lines.append(f"| {title[name]} | " + " | ".join(cells) + f" | {share:.0%} |")
-    s0 = sizes[0]
-    shares = [min(1.0, by[n, s0]["backbone_share"]) for n in names]
+        lines.append(f"| {title[name]} | " + " | ".join(cells) + f" | {shares[name]:.0%} |")
     total = sum(by[n, s0]["s"] for n in names)
     shared = max(by[n, s0]["backbone_s"] for n in names) + sum(by[n, s0]["s"] - by[n, s0]["backbone_s"] for n in names)
     plain = tp["fp32 plain"]
@@ -250,7 +247,8 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     chosen = next(label for label, (reduced, cl) in TRAIN_PATHS.items() if cl and reduced == (dtype is not None))
     lines += [
         "",
-        f"Shared work: the backbone is {min(shares):.0%}-{max(shares):.0%} of every forward pass, but each "
+        f"Shared work: the backbone is {min(shares.values()):.0%}-{max(shares.values()):.0%} of every forward "
+        "pass, but each "
         "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
         f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
         "",
