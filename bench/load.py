@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     warn_if_busy()
     others = OtherLoad()
     work = Path(tempfile.mkdtemp(prefix="fcn-demo-load-"))
+    # gradio_client leaves an empty folder in the temp dir for every file it downloads: keep them in
+    # `work`, which goes at the end, not in /tmp.
+    tempfile.tempdir = str(work)
     port = free_port()
     n_uploads = (args.rounds * args.clients + 1) * args.requests + 8
     uploads = make_uploads(n_uploads, work, args.seed)

@@ -358,7 +358,7 @@ class Segmenter:
 
     def warmup(self) -> None:
         """One tiny forward per model, so the first user's latencies are not one-time setup costs."""
-        x = torch.rand(3, WORKING_SHORT_SIDE, WORKING_SHORT_SIDE * 4 // 3)  # a typical landscape photo
+        x = torch.rand(3, *working_size(3, 4))  # a typical landscape photo at its working size
         for model in self.models.values():
             run_model(model, x, self.device, self.dtype, short=None)
 

@@ -17,6 +17,11 @@ import torch.nn.functional as F
 # Inference resizes the image so its shorter side is this many pixels (the scale the models were
 # trained at: crops of images whose shorter side was 256) and maps the logits back to full size.
 WORKING_SHORT_SIDE = 256
+# Working sizes are rounded to multiples of the FCNs' output stride. The score maps then tile the
+# input exactly, and photos of similar shape share one working size. That matters on the CPU:
+# oneDNN builds and caches compiled kernels per layer and input shape (up to 1024 of them, about
+# 0.25 MiB each), so every new size would cost build time and hold memory until the cache is full.
+SIZE_MULTIPLE = 32
 
 
 def pick_device() -> torch.device:
@@ -111,8 +116,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def working_size(h: int, w: int, short: int = WORKING_SHORT_SIDE) -> tuple[int, int]:
+    """(h, w) scaled so the shorter side is about ``short``, each side a multiple of SIZE_MULTIPLE."""
     s = short / min(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
+    return tuple(SIZE_MULTIPLE * max(1, round(v * s / SIZE_MULTIPLE)) for v in (h, w))
 
 
 @torch.inference_mode()

@@ -8,6 +8,10 @@ so they exercise the same code paths either way.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,13 @@ from fcn_demo.models import VARIANTS
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"
+
+# A run leaves nothing in the system temp folder: Gradio caches uploads there and gradio_client
+# makes an empty folder there for every file it downloads. Set before gradio is imported (it reads
+# GRADIO_TEMP_DIR once); TMPDIR carries it to the app servers the tests start as subprocesses.
+TEST_TMP = tempfile.mkdtemp(prefix="fcn-demo-tests-")
+os.environ["GRADIO_TEMP_DIR"] = os.environ["TMPDIR"] = tempfile.tempdir = TEST_TMP
+atexit.register(shutil.rmtree, TEST_TMP, ignore_errors=True)
 
 # Two threads are all this machine (and CI) has; more would only oversubscribe.
 torch.set_num_threads(2)

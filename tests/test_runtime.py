@@ -1,12 +1,14 @@
-"""Precision choice: the environment override, and the CPU probe deciding for itself."""
+"""Precision choice (the environment override, the CPU probe deciding for itself) and working sizes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 from fcn_demo import runtime
-from fcn_demo.runtime import PRECISION_ENV, autocast_dtype
+from fcn_demo.data import read_split
+from fcn_demo.runtime import PRECISION_ENV, SIZE_MULTIPLE, WORKING_SHORT_SIDE, autocast_dtype, working_size
 
 CPU = torch.device("cpu")
 
@@ -39,3 +41,28 @@ def test_the_probe_really_times_both_paths():
         assert isinstance(runtime._bf16_pays_off(), bool)  # ran a real fp32 and bf16 conv, fwd + bwd
     finally:
         runtime._bf16_pays_off.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("h", "w"), [(375, 500), (500, 375), (333, 250), (1, 1), (100, 1000), (4000, 3000), (257, 256)]
+)
+def test_working_size_is_a_multiple_of_the_stride_and_keeps_the_shape(h, w):
+    wh, ww = working_size(h, w)
+    assert wh % SIZE_MULTIPLE == 0 and ww % SIZE_MULTIPLE == 0
+    assert min(wh, ww) == WORKING_SHORT_SIDE
+    # each side is within half a multiple of the exact scaling
+    s = WORKING_SHORT_SIDE / min(h, w)
+    assert abs(wh - h * s) <= SIZE_MULTIPLE / 2 and abs(ww - w * s) <= SIZE_MULTIPLE / 2
+
+
+def test_real_photos_share_a_few_working_sizes(data_root):
+    """The 598 photos of the release come in hundreds of sizes; the models see only a handful, so
+    oneDNN's per-shape kernel cache (and the server's memory) stops growing after the first few."""
+    sizes = set()
+    for split in ("trainval", "test"):
+        for name in read_split(data_root, split):
+            with Image.open(data_root / "images" / f"{name}.jpg") as im:
+                sizes.add(im.size[::-1])
+    shapes = {working_size(h, w) for h, w in sizes}
+    assert len(sizes) > 100
+    assert len(shapes) <= 20 and len(shapes) * 10 < len(sizes), (len(sizes), sorted(shapes))
