@@ -72,12 +72,18 @@ def write_checkpoints(root: Path, seed: int) -> dict[str, torch.Tensor]:
         Image.fromarray(rng.integers(0, 255, (8, 32, 3), dtype=np.uint8)).save(vdir / "replay_images.jpg")
         Image.fromarray(rng.integers(0, 3, (40, 32), dtype=np.uint8), mode="P").save(vdir / "replay_masks.png")
         models[name] = {"title": VARIANTS[name].title, **_metrics(rng)}
-    metrics = {"split": "test", "images": 298, "classes": list(CLASSES), "working_short_side": 256, "models": models}
+    metrics = metrics_json(models)
     (root / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (root / "metrics.md").write_text("| model | mIoU |\n")
     cards.write_cards(root)
     manifest.write_manifest(root)
     return outputs
+
+
+def metrics_json(models: dict) -> dict:
+    """A checkpoints/metrics.json dict (as fcn_demo.evaluate writes it) around per-model ``models``."""
+    return {"split": "test", "images": 298, "classes": list(CLASSES), "working_short_side": 256, "size_multiple": 32,
+            "models": models}  # fmt: skip
 
 
 def _metrics(rng) -> dict:

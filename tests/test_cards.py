@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 import torch
 import yaml
+from fakes import metrics_json
 from safetensors.torch import save_file
 
 from fcn_demo import cards
@@ -47,7 +48,7 @@ def root(tmp_path):
         models[name] = {"title": {"fcn32s": "FCN-32s", "unet": "U-Net"}[name], "pixel_acc": 0.912345 + i / 100,
                         "mean_acc": 0.876543, "miou": 0.765432 + i / 100, "fwiou": 0.854321,
                         "iou": [0.9, 0.8, float("nan") if i else 0.456789]}  # fmt: skip
-    metrics = {"split": "test", "images": 298, "classes": list(CLASSES), "working_short_side": 256, "models": models}
+    metrics = metrics_json(models)
     (r / "metrics.json").write_text(json.dumps(metrics))
     return r
 
