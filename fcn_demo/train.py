@@ -42,7 +42,7 @@ RECIPES = {
     "fcn32s": {"epochs": 14},
     "fcn16s": {"epochs": 8},
     "fcn8s": {"epochs": 8},
-    "unet": {"epochs": 24, "dice_weight": 0.5},
+    "unet": {"epochs": 28, "dice_weight": 0.5},
 }
 # Validation images whose predictions are stored every epoch for the training replay.
 REPLAY_INDICES = (2, 12, 22, 27)
