@@ -288,7 +288,8 @@ images after every epoch (row 0 ground truth, row 1 + e epoch e).
 ## Test metrics
 
 Split `{metrics["split"]}`: {metrics["images"]} images, each run with its shorter side resized to
-{metrics["working_short_side"]} px (each side a multiple of {metrics["size_multiple"]}) and scored at full resolution. All variants, this one in bold (percent):
+{metrics["working_short_side"]} px (each side a multiple of {metrics["size_multiple"]}) and scored at full
+resolution. All variants, this one in bold (percent):
 
 {metrics_table(metrics, highlight=name)}
 
@@ -342,7 +343,8 @@ each, with their training histories, training replays and model cards.
 
 ## Test metrics
 
-Split `{metrics["split"]}`: {metrics["images"]} images, shorter side resized to {metrics["working_short_side"]} px, each side a multiple of {metrics["size_multiple"]} (percent):
+Split `{metrics["split"]}`: {metrics["images"]} images, shorter side resized to
+{metrics["working_short_side"]} px, each side a multiple of {metrics["size_multiple"]} (percent):
 
 {metrics_table(metrics)}
 

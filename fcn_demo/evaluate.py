@@ -2,9 +2,9 @@
 
     python -m fcn_demo.evaluate                 # all variants in checkpoints/ -> metrics.json, metrics.md, README table
 
-Each image is segmented the way the app does it (resized to its working size: shorter side 256 px,
-each side a multiple of 32; logits upsampled back) and scored at its original resolution against its trimap. The per-image confusion
-matrices are stored too, so any subset can be re-checked (the tests do that on a few images).
+Each image is segmented the way the app does it (resized to its working size, ``runtime.working_size``;
+logits upsampled back) and scored at its original resolution against its trimap. The per-image
+confusion matrices are stored too, so any subset can be re-checked (the tests do that on a few images).
 """
 
 from __future__ import annotations

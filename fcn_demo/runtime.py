@@ -19,8 +19,8 @@ import torch.nn.functional as F
 WORKING_SHORT_SIDE = 256
 # Working sizes are rounded to multiples of the FCNs' output stride. The score maps then tile the
 # input exactly, and photos of similar shape share one working size. That matters on the CPU:
-# oneDNN builds and caches compiled kernels per layer and input shape (up to 1024 of them, about
-# 0.25 MiB each), so every new size would cost build time and hold memory until the cache is full.
+# oneDNN builds and caches compiled kernels per layer and input shape (up to 1024 kernels), so
+# every new size cost build time and held about 0.25 MiB per model until the cache was full.
 SIZE_MULTIPLE = 32
 
 

@@ -34,8 +34,9 @@ from .models import VARIANTS, build_model, get_variant
 from .pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
 from .runtime import autocast, autocast_dtype, cpu_name, pick_device, run_model
 
-# Per-variant recipe: what differs from TrainConfig's defaults. The epochs fit the 60-minute
-# budget on a 2-core CPU; the skip nets start from their trained parent, so they need fewer. The
+# Per-variant recipe: what differs from TrainConfig's defaults, as the shipped checkpoints were
+# trained (all four take about two hours on a 2-core CPU, see the README's training table). The
+# skip nets start from their trained parent, so they need fewer epochs. The
 # U-Net's decoder starts from scratch, so it trains longer, with a Dice term on top of the
 # cross-entropy (Dice weighs the thin border class by its overlap, not its pixel count).
 RECIPES = {
