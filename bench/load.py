@@ -21,8 +21,8 @@ the four models. The server's RSS is sampled from /proc/<pid>/status throughout.
 freed memory back to the OS every 30 s, so under load RSS is a sawtooth whose slope says little:
 growth is read at rest, ``--settle`` seconds without traffic after phase 2 and after every round.
 The first round fills the server's caches (the last 64 model results, 32 images, oneDNN's kernels
-for the few working sizes the uploads map to), so the trend
-after warm-up is the change in at-rest RSS from the first round to the last.
+for the few working sizes the uploads map to), so the trend after warm-up is the change in at-rest
+RSS from the first round to the last.
 Every wait is bounded (``--request-timeout``, ``--time-limit``); the server is stopped at the end.
 """
 

@@ -248,8 +248,7 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
     lines += [
         "",
         f"Shared work: the backbone is {min(shares.values()):.0%}-{max(shares.values()):.0%} of every forward "
-        "pass, but each "
-        "model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
+        "pass, but each model was fine-tuned with its own backbone weights, so nothing is shared at run time: one backbone "
         f"plus the four heads would take {shared / total:.2f} of the four separate passes ({s0} px).",
         "",
         f"| Training step (FCN-32s, batch {TRAIN.batch_size}, {TRAIN.crop} px crops), images/s relative to plain "

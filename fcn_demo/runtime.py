@@ -155,9 +155,10 @@ def release_memory_periodically(
     """Keep a long-running server's heap from creeping up (glibc only; returns None elsewhere).
     Call it first thing, before threads start allocating.
 
-    Every upload has its own size, so the models' activations are allocated and freed in ever-new
-    sizes, and glibc's malloc keeps the freed memory in fragmented arenas instead of returning it: a
-    server's RSS grew by 1.3 GB over the 200 requests of bench/load.py and was still growing.
+    The models' activations are blocks of tens of MiB, allocated and freed on every request from
+    many threads, and glibc's malloc keeps freed memory in fragmented arenas instead of returning it:
+    a server's RSS once grew by 1.3 GB over the 200 requests of bench/load.py. (The other source of
+    growth, oneDNN's per-shape kernel cache, is bounded by ``working_size``'s rounding instead.)
     Three settings bound it:
 
     - ``mallopt(M_MMAP_THRESHOLD, 4 MiB)``: blocks this big (the activations) get their own pages
