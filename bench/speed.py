@@ -19,12 +19,15 @@ speed during the run hits all of them alike; the report says how much CPU other 
    (random weights: speed does not depend on their values).
 3. Training throughput (images/s) of train.py's step on three paths: bf16 autocast + channels_last,
    fp32 + channels_last, plain fp32 (same model, batch and crop), and which one train.py takes here.
+   Then the U-Net's step with glibc's default malloc against runtime.keep_freed_memory (what train.py
+   runs with), each in its own process (the setting is process-wide), also in interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -40,9 +43,9 @@ from fcn_demo.evaluate import update_readme
 from fcn_demo.hub import HubConfig, load_models
 from fcn_demo.models import VARIANTS, get_variant
 from fcn_demo.pipeline import Segmenter, export_masks, load_input, match_ground_truth
-from fcn_demo.runtime import autocast, autocast_dtype, cpu_name, pick_device, reduced_dtype
+from fcn_demo.runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, reduced_dtype
 from fcn_demo.samples import list_samples
-from fcn_demo.train import TrainConfig, make_model, train_step
+from fcn_demo.train import make_model, recipe_config, train_step
 from fcn_demo.viz import heatmaps, overlay
 
 
@@ -176,40 +179,77 @@ TRAIN_PATHS = {
     "fp32 + channels_last": (False, True),
     "fp32 plain": (False, False),
 }
-TRAIN = TrainConfig(variant="fcn32s", epochs=1, init="random")  # the step training_throughput() times
+TRAIN = recipe_config("fcn32s", epochs=1, init="random")  # the step training_throughput() times
+HEAP_TRAIN = recipe_config("unet", epochs=1, init="random")  # the step heap_effect() times
+
+
+def training_step(cfg, device, dtype, channels_last: bool = True):
+    """A function running one optimisation step of ``cfg``'s recipe (frozen blocks as trained) on a
+    fixed random batch through train.py's own train_step; the U-Net's parent is the embedded FCN-8s."""
+    gen = torch.Generator().manual_seed(0)
+    img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
+    mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)
+    weight = torch.tensor(cfg.class_weights)
+    torch.manual_seed(0)
+    model, _ = make_model(cfg, REPO / "checkpoints")
+    model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], cfg.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    return lambda: train_step(model, img, mask, opt, scaler, cfg, weight, device, dtype, channels_last=channels_last)
 
 
 def training_throughput(device, repeat: int) -> dict[str, float]:
-    """Images/s of one optimisation step of FCN-32s (backbone conv1-2 frozen, as trained), batch and
-    crop of TrainConfig, through train.py's own train_step, for each of :data:`TRAIN_PATHS` (on CUDA,
-    fp16 stands in for bf16 where bf16 is unsupported)."""
-    gen = torch.Generator().manual_seed(0)
-    img = torch.rand(TRAIN.batch_size, 3, TRAIN.crop, TRAIN.crop, generator=gen)
-    mask = torch.randint(0, 3, (TRAIN.batch_size, TRAIN.crop, TRAIN.crop), generator=gen)
-    weight = torch.tensor(TRAIN.class_weights)
-    steps = {}
-    for label, (reduced, channels_last) in TRAIN_PATHS.items():
-        dtype = reduced_dtype(device) if reduced else None
-        torch.manual_seed(0)
-        model, _ = make_model(TRAIN, Path(tempfile.gettempdir()))
-        model.to(device).train()
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], TRAIN.lr)
-        scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-
-        def step(model=model, opt=opt, scaler=scaler, dtype=dtype, cl=channels_last) -> None:
-            train_step(model, img, mask, opt, scaler, TRAIN, weight, device, dtype, channels_last=cl)
-
-        steps[label] = step
+    """Images/s of FCN-32s's training step for each of :data:`TRAIN_PATHS` (on CUDA, fp16 stands in
+    for bf16 where bf16 is unsupported)."""
+    steps = {
+        label: training_step(TRAIN, device, reduced_dtype(device) if reduced else None, channels_last)
+        for label, (reduced, channels_last) in TRAIN_PATHS.items()
+    }
     times = {k: statistics.median(v) for k, v in rounds(steps, repeat).items()}
     return {label: TRAIN.batch_size / t for label, t in times.items()}
+
+
+def _step_worker(conn, keep_heap: bool, device: str, dtype, threads: int) -> None:
+    """A process of its own (mallopt is process-wide): one U-Net training step per message."""
+    if keep_heap:
+        keep_freed_memory()
+    torch.set_num_threads(threads)
+    step = training_step(HEAP_TRAIN, torch.device(device), dtype)
+    while conn.recv():
+        step()
+        conn.send(None)
+
+
+def heap_effect(device, dtype, repeat: int) -> dict[bool, float]:
+    """Images/s of the U-Net's training step with glibc's default malloc (False) and with
+    runtime.keep_freed_memory (True), two worker processes timed in interleaved rounds."""
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for keep in (False, True):
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_step_worker, args=(there, keep, str(device), dtype, torch.get_num_threads()))
+        proc.start()
+        workers[keep] = (proc, here)
+
+    def call(conn) -> None:
+        conn.send(True)
+        conn.recv()
+
+    try:
+        raw = rounds({keep: lambda c=conn: call(c) for keep, (_, conn) in workers.items()}, repeat)
+    finally:
+        for proc, conn in workers.values():
+            conn.send(False)
+            proc.join()  # joined: their CPU time counts as ours in OtherLoad
+    return {keep: HEAP_TRAIN.batch_size / statistics.median(v) for keep, v in raw.items()}
 
 
 # ---------------------------------------------------------------------------- report
 
 
-def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
+def markdown(rows, vs, tp, heap, device, dtype, threads, other: float | None) -> str:
     ref = vs["fcn_resnet101"]
     sizes = sorted({r["size"] for r in rows})
     title = {n: VARIANTS[n].title for n in VARIANTS}
@@ -260,6 +300,11 @@ def markdown(rows, vs, tp, device, dtype, threads, other: float | None) -> str:
             for label, v in tp.items()
         ),  # fmt: skip
         "",
+        f"| Training step (U-Net, batch {HEAP_TRAIN.batch_size}, {HEAP_TRAIN.crop} px crops), images/s relative to "
+        "glibc's default malloc | Ratio |",
+        "|---|---|",
+        f"| freed memory kept in the heap (`runtime.keep_freed_memory`, which train.py calls) | **{heap[True] / heap[False]:.2f}** |",
+        "",
         "Generated by `python bench/speed.py --update-readme`.",
     ]
     return "\n".join(lines)
@@ -300,8 +345,9 @@ def main(argv: list[str] | None = None) -> None:
             for size in args.sizes for name in models]  # fmt: skip
     print("3. training throughput", flush=True)
     tp = training_throughput(device, max(2, args.repeat // 2))
+    heap = heap_effect(device, dtype, max(2, args.repeat // 2))
     other = load.share()
-    table = markdown(rows, vs, tp, device, dtype, torch.get_num_threads(), other)
+    table = markdown(rows, vs, tp, heap, device, dtype, torch.get_num_threads(), other)
     print("\n" + table)
     if args.update_readme:
         update_readme(args.readme, table, "speed")

@@ -242,8 +242,10 @@ def variant_card(root: Path, name: str, metrics: dict | None = None) -> str:
         while p:
             chain.append(get_variant(p).title)
             p = get_variant(p).parent
-        init_text = (f"every weight it shares with the trained {chain[0]} (staged training, as in the paper: "
-                     f"{' -> '.join(reversed(chain))} -> {f.title}); the first stage's backbone started from {init}")  # fmt: skip
+        stages = " -> ".join([*reversed(chain), f.title])
+        how = "staged training, as in the paper" if f.family == "FCN" else "its encoder; the decoder from scratch"
+        init_text = (f"every weight it shares with the trained {chain[0]} ({how}: {stages}); "
+                     f"the first stage's backbone started from {init}")  # fmt: skip
     else:
         init_text = f"backbone: {init}; the rest from scratch"
     epochs = len(h["epochs"]) - 1

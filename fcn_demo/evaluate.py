@@ -85,7 +85,8 @@ def training_table(folder: Path, names: list[str]) -> str:
     run = runs[0] if all(r == runs[0] for r in runs) else None
     if run and len(machines) == 1:
         lines += ["", f"All four in one run (`{run['command']}`, started {run['started']}): {total / 60:.1f} min "
-                  f"wall time on {machine}."]  # fmt: skip
+                  f"wall time on {machine}, from each model's first epoch to its last (loading the data and the "
+                  "validation before the first epoch take seconds more per model)."]  # fmt: skip
     else:
         lines += ["", f"The four times add up to {total / 60:.1f} min, but the histories do not come from one "
                   "recorded run" + (" (nor one machine)" if len(machines) > 1 else "") + ", so the sum is not "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -66,3 +68,36 @@ def test_real_photos_share_a_few_working_sizes(data_root):
     shapes = {working_size(h, w) for h, w in sizes}
     assert len(sizes) > 100
     assert len(shapes) <= 20 and len(shapes) * 10 < len(sizes), (len(sizes), sorted(shapes))
+
+
+_FAULTS = """
+import resource, sys, torch
+from fcn_demo.runtime import keep_freed_memory
+torch.set_num_threads(1)
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1))
+x = torch.rand(4, 3, 256, 256)  # activations of 32 MiB: above glibc's largest mmap threshold
+def step():
+    net(x).square().mean().backward()
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+step(); step()  # the same steps again: do their blocks fault their pages in again?
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(runtime._libc() is None, reason="glibc only")
+def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
+    import subprocess
+    import sys
+
+    def faults(mode: str) -> int:  # its own process: mallopt is process-wide
+        repo = Path(__file__).resolve().parents[1]
+        run = subprocess.run(
+            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True, cwd=repo
+        )
+        return int(run.stdout.split()[-1])
+
+    default, kept = faults("default"), faults("keep")
+    assert kept * 5 < default, (default, kept)

@@ -5,15 +5,29 @@ from __future__ import annotations
 import torch
 
 from fcn_demo.data import PetSegmentation, read_split, train_transform
+from fcn_demo.models import build_model
 from fcn_demo.runtime import autocast_dtype
-from fcn_demo.train import RECIPES, TrainConfig, dice_loss, lr_lambda, make_model, recipe_config, train_step
+from fcn_demo.train import (
+    RECIPES,
+    TrainConfig,
+    dice_loss,
+    epoch_crop,
+    lr_lambda,
+    make_model,
+    recipe_config,
+    train_step,
+)
 
 
 def test_one_training_step(data_root, tmp_path):
     torch.manual_seed(0)
+    parent = build_model("fcn8s")
+    parent.save_pretrained(tmp_path / "fcn8s")  # the U-Net starts from FCN-8s's encoder
     cfg = TrainConfig(variant="unet", epochs=1, init="random", crop=64, data=str(data_root))
     model, fresh = make_model(cfg, tmp_path)
-    assert fresh == {n for n, _ in model.named_parameters()}  # random init: everything is new
+    assert fresh == {n for n, _ in model.named_parameters() if not n.startswith("backbone.")}
+    for name, w in model.backbone.state_dict().items():
+        assert torch.equal(w, parent.backbone.state_dict()[name]), name
     ds = PetSegmentation(data_root, read_split(data_root, "trainval")[:2], short=80, transform=train_transform(64))
     img, mask = (torch.stack(t) for t in zip(*[ds[0], ds[1]]))
     frozen = model.backbone.features[0].weight.detach().clone()
@@ -31,6 +45,12 @@ def test_lr_schedule_warms_up_then_decays():
     f = lr_lambda(TrainConfig(variant="fcn32s", epochs=1, warmup_steps=10), total_steps=110)
     assert f(0) == 0.1 and f(9) == 1.0
     assert f(60) < f(20) < 1.0 and f(110) == 0.0
+
+
+def test_progressive_resizing_switches_to_the_full_crop():
+    cfg = TrainConfig(variant="unet", epochs=4, crop=224, small_crop=160, small_crop_epochs=2)
+    assert [epoch_crop(cfg, e) for e in range(1, 5)] == [160, 160, 224, 224]
+    assert {epoch_crop(TrainConfig(variant="fcn32s", epochs=3), e) for e in (1, 2, 3)} == {224}
 
 
 def test_dice_loss_is_zero_when_right_and_high_when_wrong():

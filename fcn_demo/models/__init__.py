@@ -31,7 +31,9 @@ class Variant:
     title: str  # what the UI shows
     cls: type[nn.Module]
     kwargs: dict = field(default_factory=dict)
-    parent: str | None = None  # the coarser variant it is initialised from (the paper's staged training)
+    # The trained variant it starts from: FCNs, the coarser one (the paper's staged training);
+    # U-Net, FCN-8s's encoder (see RECIPES in train.py).
+    parent: str | None = None
     # Teaching maps in forward()'s dict, coarse to fine, with the caption the UI shows.
     maps: tuple[tuple[str, str], ...] = ()
 
@@ -55,7 +57,7 @@ VARIANTS: dict[str, Variant] = {
             "U-Net",
             UNet,
             {"center_dilation": [2, 4]},
-            None,
+            "fcn8s",
             (
                 ("stage16", "bottleneck (stride 16)"),
                 ("stage8", "decoder + conv4 skip (stride 8)"),

@@ -81,6 +81,13 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
         # scores[-1] is the final classifier; the others are the per-stage (deep supervision) heads.
         self.scores = nn.ModuleList(scores)
 
+    def init_from_coarser(self, parent: nn.Module) -> None:
+        """Start the encoder from a trained FCN's backbone (conv1 .. conv4; the U-Net has no conv5):
+        features already tuned to pets, so the run can spend its time on the decoder."""
+        missing, unexpected = self.backbone.load_state_dict(parent.backbone.state_dict(), strict=False)
+        if missing or any(not k.startswith("features.") for k in unexpected):
+            raise ValueError(f"parent does not fit: missing={missing}, unexpected={unexpected}")
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Segment ``x`` (N, 3, H, W), RGB in [0, 1]."""
         taps = self.backbone(x)
