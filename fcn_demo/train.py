@@ -107,7 +107,7 @@ def make_model(cfg: TrainConfig, out_dir: Path) -> tuple[torch.nn.Module, set[st
         if not (parent_dir / "model.safetensors").exists():
             raise FileNotFoundError(f"{cfg.variant} starts from {variant.parent}: train it first ({parent_dir})")
         parent = get_variant(variant.parent).cls.from_pretrained(parent_dir)
-        model.init_from_coarser(parent)
+        model.init_from_parent(parent)
         fresh -= set(dict(parent.named_parameters()))
     else:
         state = backbone_state(cfg.init)

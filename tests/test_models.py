@@ -66,10 +66,10 @@ def test_skip_scores_start_at_zero_and_upsampling_is_bilinear():
     torch.testing.assert_close(up(x)[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2])
 
 
-def test_init_from_coarser_keeps_the_parent_prediction():
+def test_init_from_parent_keeps_the_parent_prediction():
     parent = _seeded("fcn32s")
     child = build_model("fcn16s").eval()
-    child.init_from_coarser(parent)
+    child.init_from_parent(parent)
     x = torch.rand(1, 3, 96, 128)
     with torch.no_grad():
         p, c = parent(x), child(x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,9 +91,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 @pytest.mark.skipif(runtime._libc() is None, reason="glibc only")
 def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
-    import subprocess
-    import sys
-
     def faults(mode: str) -> int:  # its own process: mallopt is process-wide
         repo = Path(__file__).resolve().parents[1]
         run = subprocess.run(

@@ -127,7 +127,7 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
         out["out"] = F.interpolate(score, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return out
 
-    def init_from_coarser(self, parent: FCN) -> None:
+    def init_from_parent(self, parent: FCN) -> None:
         """Copy every weight the coarser ``parent`` has (backbone, head, its skips): the paper's staged training."""
         missing, unexpected = self.load_state_dict(parent.state_dict(), strict=False)
         if unexpected or any(not k.startswith(("score.", "upscore.")) for k in missing):

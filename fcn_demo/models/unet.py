@@ -81,7 +81,7 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
         # scores[-1] is the final classifier; the others are the per-stage (deep supervision) heads.
         self.scores = nn.ModuleList(scores)
 
-    def init_from_coarser(self, parent: nn.Module) -> None:
+    def init_from_parent(self, parent: nn.Module) -> None:
         """Start the encoder from a trained FCN's backbone (conv1 .. conv4; the U-Net has no conv5):
         features already tuned to pets, so the run can spend its time on the decoder."""
         missing, unexpected = self.backbone.load_state_dict(parent.backbone.state_dict(), strict=False)
