@@ -36,16 +36,17 @@ from .runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick
 
 # Per-variant recipe: what differs from TrainConfig's defaults, as the shipped checkpoints were
 # trained; `python -m fcn_demo.train --model all` runs all four in under an hour on a 2-core CPU
-# (the README's training table gives the measured time). conv1-3 stay frozen everywhere (no
-# backward pass through them), and the first epochs train on small crops (progressive resizing).
-# FCN-16s/8s start from their parent (Variant.parent) and learn their skip layers; the U-Net starts
-# from FCN-8s's encoder, but its decoder starts from scratch, so it trains longest, with a Dice term
-# on top of the cross-entropy (Dice weighs the thin border class by its overlap, not its pixel count).
+# that trains fast in bf16 (the README's training table gives the measured time and machine).
+# Frozen blocks need no backward pass (conv1-3 in the FCNs, conv1-2 in the U-Net), and the first
+# epochs train on small crops (progressive resizing). FCN-16s/8s start from their parent
+# (Variant.parent) and learn their skip layers; the U-Net starts from FCN-8s's encoder, but its
+# decoder starts from scratch, so it trains longest, with a Dice term on top of the cross-entropy
+# (Dice weighs the thin border class by its overlap, not its pixel count).
 RECIPES = {
     "fcn32s": {"epochs": 12, "freeze_blocks": 3, "small_crop_epochs": 5},
-    "fcn16s": {"epochs": 8, "freeze_blocks": 3, "small_crop_epochs": 3},
-    "fcn8s": {"epochs": 8, "freeze_blocks": 3, "small_crop_epochs": 3},
-    "unet": {"epochs": 26, "freeze_blocks": 3, "small_crop_epochs": 18, "dice_weight": 0.5},
+    "fcn16s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 3},
+    "fcn8s": {"epochs": 12, "freeze_blocks": 3, "small_crop_epochs": 3},
+    "unet": {"epochs": 40, "freeze_blocks": 2, "small_crop_epochs": 4, "dice_weight": 0.5},
 }
 # Validation images whose predictions are stored every epoch for the training replay.
 REPLAY_INDICES = (2, 12, 22, 27)
