@@ -83,7 +83,8 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
 
     def init_from_parent(self, parent: nn.Module) -> None:
         """Start the encoder from a trained FCN's backbone (conv1 .. conv4; the U-Net has no conv5):
-        features already tuned to pets, so the run can spend its time on the decoder."""
+        the blocks the parent trained are already tuned to pets, so the run can spend its time on
+        the decoder."""
         missing, unexpected = self.backbone.load_state_dict(parent.backbone.state_dict(), strict=False)
         if missing or any(not k.startswith("features.") for k in unexpected):
             raise ValueError(f"parent does not fit: missing={missing}, unexpected={unexpected}")
