@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
 from fcn_demo import runtime
-from fcn_demo.data import read_split
+from fcn_demo.data import REPO_ROOT, read_split
 from fcn_demo.runtime import PRECISION_ENV, SIZE_MULTIPLE, WORKING_SHORT_SIDE, autocast_dtype, working_size
 
 CPU = torch.device("cpu")
@@ -92,9 +91,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(runtime._libc() is None, reason="glibc only")
 def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
     def faults(mode: str) -> int:  # its own process: mallopt is process-wide
-        repo = Path(__file__).resolve().parents[1]
         run = subprocess.run(
-            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True, cwd=repo
+            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True, cwd=REPO_ROOT
         )
         return int(run.stdout.split()[-1])
 
