@@ -23,6 +23,8 @@ CLASSES = ("background", "pet", "border")
 CLASS_COLORS = ((30, 30, 30), (255, 140, 0), (0, 200, 255))
 # trimap value -> class index (index 0 of the LUT is unused by the release).
 _TRIMAP_LUT = np.array([0, 1, 0, 2], dtype=np.uint8)
+# Mask value of pixels that carry no label (a pseudo-label the teacher was unsure of): no loss.
+IGNORE = 255
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Every VAL_EVERY-th trainval image (sorted by name) is held out for validation curves and
@@ -33,6 +35,40 @@ VAL_EVERY = 10
 def default_root() -> Path:
     """The dataset folder: $FCN_DEMO_DATA, else ../shared/oxford-iiit-pet beside the repo."""
     return Path(os.environ.get("FCN_DEMO_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet"))
+
+
+def ood_root() -> Path:
+    """The 8 labelled photos of breeds the subset lacks (model selection only, never training)."""
+    return Path(os.environ.get("FCN_DEMO_OOD_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet-ood-val"))
+
+
+def unlabelled_root() -> Path:
+    """The unlabelled photos of the 34 other breeds (256x256, squashed), for semi-supervised training."""
+    return Path(os.environ.get("FCN_DEMO_UNLABELLED_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet-unlabelled"))
+
+
+def breed_of(name: str) -> str:
+    """``"British_Shorthair_102"`` -> ``"British_Shorthair"`` (the release's file naming)."""
+    return name.rsplit("_", 1)[0]
+
+
+def list_images(root: Path) -> list[str]:
+    """Image names of a folder laid out as the release (``images/*.jpg``), sorted."""
+    return sorted(p.stem for p in (Path(root) / "images").glob("*.jpg"))
+
+
+def split_unlabelled(names: list[str], holdout_per_breed: int) -> tuple[list[str], list[str]]:
+    """(train, held out): the first ``holdout_per_breed`` photos of each breed, by name, are kept
+    out of training, so masks on breeds the labelled subset lacks can be judged on photos no model
+    has seen in any form."""
+    held, count = [], {}
+    for n in sorted(names):
+        b = breed_of(n)
+        if count.get(b, 0) < holdout_per_breed:
+            held.append(n)
+            count[b] = count.get(b, 0) + 1
+    keep = set(held)
+    return [n for n in sorted(names) if n not in keep], held
 
 
 def read_split(root: Path, split: str) -> list[str]:
@@ -83,7 +119,11 @@ def resize_short(img: Image.Image, short: int, resample=Image.BILINEAR) -> Image
 
 def train_transform(crop: int, color: bool = True):
     """Joint augmentation: geometric ops move image and mask together (v2 resizes a Mask with
-    nearest), colour jitter touches only the image."""
+    nearest), photometric ones touch only the image.
+
+    The photometric part is strong on purpose: with three breeds to learn from, a model can take
+    "orange/brown fur texture" for "pet". Hue shifts and grey-scale copies take colour away as a
+    cue (spotted coats, black cats, grey cats), blur takes away fine texture (fur-like rugs)."""
     from torchvision import tv_tensors
     from torchvision.transforms import v2
 
@@ -92,9 +132,33 @@ def train_transform(crop: int, color: bool = True):
         v2.RandomHorizontalFlip(),
     ]
     if color:
-        ops.append(v2.ColorJitter(0.3, 0.3, 0.3, 0.03))
+        ops += [
+            v2.ColorJitter(0.4, 0.4, 0.4, 0.1),
+            v2.RandomGrayscale(0.2),
+            v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
+        ]
     ops.append(v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True))
     return v2.Compose(ops)
+
+
+class PseudoLabelled(Dataset):
+    """Unlabelled photos with a teacher's masks (:mod:`fcn_demo.pseudo`; IGNORE where it was unsure),
+    served like :class:`PetSegmentation` items."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor, transform=None) -> None:
+        from torchvision import tv_tensors
+
+        self.images = [tv_tensors.Image(im) for im in images]  # uint8 (3, H, W)
+        self.masks = [tv_tensors.Mask(m.long()) for m in masks]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.transform is not None:
+            return self.transform(self.images[i], self.masks[i])
+        return self.images[i].float() / 255, self.masks[i]
 
 
 class PetSegmentation(Dataset):

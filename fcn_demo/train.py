@@ -2,6 +2,12 @@
 
     python -m fcn_demo.train --model all          # FCN-32s -> 16s -> 8s (staged, as in the paper), U-Net
 
+Semi-supervised by default: before the first model, a teacher (``--teacher``, a trained U-Net
+folder) masks the unlabelled photos of the 34 breeds the labelled subset lacks (``fcn_demo.pseudo``);
+every epoch then trains on the labelled photos plus as many pseudo-labelled ones
+(``--unlabelled 0``: labelled only). Epochs are chosen on the trainval carve-out and the
+out-of-distribution photos together; the test split is never read here.
+
 Per variant it writes ``<out>/<variant>/``: ``config.json`` + ``model.safetensors`` (fp16, the
 epoch with the best validation mIoU), ``history.json`` (per-epoch curves, the training config,
 timings) and ``replay_images.jpg`` + ``replay_masks.png`` (per-epoch predictions on fixed validation images), so the
@@ -12,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import random
 import sys
@@ -25,13 +30,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
-from .data import CLASS_COLORS, CLASSES, PetSegmentation, carve_val, default_root, read_split, train_transform
+from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder
+from .data import (
+    CLASS_COLORS,
+    CLASSES,
+    IGNORE,
+    PetSegmentation,
+    PseudoLabelled,
+    breed_of,
+    carve_val,
+    default_root,
+    list_images,
+    ood_root,
+    read_split,
+    split_unlabelled,
+    train_transform,
+    unlabelled_root,
+)
 from .metrics import ConfusionMatrix
 from .models import VARIANTS, build_model, get_variant
 from .pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
+from .pseudo import pseudo_label, read_photos, teacher_from
 from .runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, run_model
 
 # Per-variant recipe: what differs from TrainConfig's defaults, as the shipped checkpoints were
@@ -42,11 +64,13 @@ from .runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick
 # (Variant.parent) and learn their skip layers; the U-Net starts from FCN-8s's encoder, but its
 # decoder starts from scratch, so it trains longest, with a Dice term on top of the cross-entropy
 # (Dice weighs the thin border class by its overlap, not its pixel count).
+# An epoch is the 270 labelled photos plus as many pseudo-labelled ones, so it costs twice a
+# labelled-only epoch; the epoch counts are set so all four fit in about an hour on 2 cores.
 RECIPES = {
-    "fcn32s": {"epochs": 12, "freeze_blocks": 3, "small_crop_epochs": 5},
-    "fcn16s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 3},
-    "fcn8s": {"epochs": 12, "freeze_blocks": 3, "small_crop_epochs": 3},
-    "unet": {"epochs": 40, "freeze_blocks": 2, "small_crop_epochs": 4, "dice_weight": 0.5},
+    "fcn32s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 4},
+    "fcn16s": {"epochs": 8, "freeze_blocks": 3, "small_crop_epochs": 2},
+    "fcn8s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 2},
+    "unet": {"epochs": 32, "freeze_blocks": 2, "small_crop_epochs": 4, "dice_weight": 0.5},
 }
 # Validation images whose predictions are stored every epoch for the training replay.
 REPLAY_INDICES = (2, 12, 22, 27)
@@ -78,6 +102,17 @@ class TrainConfig:
     dice_weight: float = 0.0  # weight of the soft Dice loss added to the cross-entropy
     seed: int = 0
     data: str = field(default_factory=lambda: str(default_root()))
+    # Semi-supervised part (see fcn_demo.pseudo): pseudo-labelled photos drawn afresh every epoch
+    # beside the labelled ones (0: labelled only), and the teacher's confidence a pixel needs to
+    # keep its label. 0.7 keeps 91% of the pixels at 94% accuracy on the trainval carve-out (the
+    # shipped labelled-only U-Net as teacher, on squashed copies of those photos).
+    unlabelled: int = 270
+    pseudo_threshold: float = 0.7
+    teacher: str | None = "checkpoints/unet"
+    # Photos of each unlabelled breed kept out of training, to judge the masks on by eye.
+    holdout_per_breed: int = 4
+    unlabelled_data: str = field(default_factory=lambda: str(unlabelled_root()))
+    ood_data: str = field(default_factory=lambda: str(ood_root()))
 
 
 def recipe_config(variant: str, **overrides) -> TrainConfig:
@@ -101,13 +136,13 @@ def make_model(cfg: TrainConfig, out_dir: Path) -> tuple[torch.nn.Module, set[st
     """The model to train and the names of its parameters that start from scratch."""
     variant = get_variant(cfg.variant)
     mean, std = MEAN_STD[cfg.init]
-    model = build_model(cfg.variant, mean=list(mean), std=list(std))
+    model = build_model(cfg.variant, mean=list(mean), std=list(std), working_short_side=cfg.short)
     fresh = {n for n, _ in model.named_parameters()}
     if variant.parent is not None:
         parent_dir = out_dir / variant.parent
         if not (parent_dir / "model.safetensors").exists():
             raise FileNotFoundError(f"{cfg.variant} starts from {variant.parent}: train it first ({parent_dir})")
-        parent = get_variant(variant.parent).cls.from_pretrained(parent_dir)
+        parent = build_from_folder(parent_dir, variant.parent)
         model.init_from_parent(parent)
         fresh -= set(dict(parent.named_parameters()))
     else:
@@ -126,22 +161,24 @@ def make_model(cfg: TrainConfig, out_dir: Path) -> tuple[torch.nn.Module, set[st
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """1 - soft Dice, averaged over classes, over the whole batch."""
-    prob = logits.softmax(1)
-    onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(prob.dtype)
+    """1 - soft Dice, averaged over classes, over the whole batch (IGNORE pixels left out)."""
+    valid = (target != IGNORE).unsqueeze(1)
+    prob = logits.softmax(1) * valid
+    onehot = F.one_hot(target.masked_fill(~valid[:, 0], 0), logits.shape[1]).permute(0, 3, 1, 2).to(prob.dtype)
+    onehot = onehot * valid
     inter = (prob * onehot).sum((0, 2, 3))
     total = prob.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
     return 1 - ((2 * inter + eps) / (total + eps)).mean()
 
 
 def loss_fn(out: dict[str, torch.Tensor], target: torch.Tensor, cfg: TrainConfig, weight: torch.Tensor) -> torch.Tensor:
-    loss = F.cross_entropy(out["out"].float(), target, weight=weight)
+    loss = F.cross_entropy(out["out"].float(), target, weight=weight, ignore_index=IGNORE)
     if cfg.dice_weight:
         loss = loss + cfg.dice_weight * dice_loss(out["out"].float(), target)
     if cfg.aux_weight and cfg.variant == "unet":
         for k in ("stage16", "stage8", "stage4", "stage2"):
             up = F.interpolate(out[k].float(), size=target.shape[-2:], mode="bilinear", align_corners=False)
-            loss = loss + cfg.aux_weight * F.cross_entropy(up, target, weight=weight)
+            loss = loss + cfg.aux_weight * F.cross_entropy(up, target, weight=weight, ignore_index=IGNORE)
     return loss
 
 
@@ -189,6 +226,42 @@ def validate(model, val_set, cfg, device, dtype, weight) -> tuple[dict, torch.Te
             "val_iou": m["iou"]}, torch.stack(preds)  # fmt: skip
 
 
+@torch.no_grad()
+def validate_ood(model, ood_set, cfg, device, dtype) -> dict:
+    """Pooled metrics on the out-of-distribution photos (breeds the labelled subset lacks)."""
+    model.eval()
+    cm = ConfusionMatrix(len(CLASSES))
+    for img, mask in ood_set:
+        cm.update(run_model(model, img, device, dtype, short=cfg.short)["out"].argmax(1)[0].numpy(), mask.numpy())
+    m = cm.compute()
+    return {"ood_miou": m["miou"], "ood_iou": m["iou"]}
+
+
+def selection_score(row: dict) -> float:
+    """What picks the epoch to keep: the trainval carve-out and the unseen breeds count equally."""
+    return row["val_miou"] if row.get("ood_miou") is None else (row["val_miou"] + row["ood_miou"]) / 2
+
+
+SELECTION = "mean of val_miou (trainval carve-out) and ood_miou (out-of-distribution photos)"
+
+
+class MixSampler(Sampler[int]):
+    """Every epoch: all ``n_labelled`` items of a ConcatDataset (labelled first), plus ``per_epoch``
+    of the ``n_pseudo`` pseudo-labelled ones drawn afresh, shuffled together."""
+
+    def __init__(self, n_labelled: int, n_pseudo: int, per_epoch: int, generator: torch.Generator) -> None:
+        self.n_labelled, self.n_pseudo, self.gen = n_labelled, n_pseudo, generator
+        self.per_epoch = min(per_epoch, n_pseudo)
+
+    def __len__(self) -> int:
+        return self.n_labelled + self.per_epoch
+
+    def __iter__(self):
+        pseudo = self.n_labelled + torch.randperm(self.n_pseudo, generator=self.gen)[: self.per_epoch]
+        idx = torch.cat([torch.arange(self.n_labelled), pseudo])
+        return iter(idx[torch.randperm(len(idx), generator=self.gen)].tolist())
+
+
 def save_replay(vdir: Path, inputs: list, preds: list[torch.Tensor]) -> None:
     """The training replay as two images the browser can show directly: ``replay_images.jpg`` (the
     validation images side by side) and ``replay_masks.png`` (palette PNG: row 0 the ground truth,
@@ -212,9 +285,45 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
-    """Train one variant; returns its history dict (also written to disk). ``run`` identifies the
-    command invocation this is part of (recorded, so timings of one run can be told apart)."""
+def labelled_counts(names: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[breed_of(n)] = counts.get(breed_of(n), 0) + 1
+    return counts
+
+
+@dataclass
+class Pseudo:
+    """The pseudo-labelled photos one command shares among its models."""
+
+    names: list[str]
+    photos: torch.Tensor  # uint8 (N, 3, H, W)
+    masks: torch.Tensor  # uint8 (N, H, W), IGNORE where the teacher was unsure
+    teacher: str
+    held_out: list[str]
+
+
+def make_pseudo(cfg: TrainConfig, device: torch.device, dtype) -> Pseudo | None:
+    """Pseudo-label the unlabelled photos with ``cfg.teacher`` (None when ``cfg.unlabelled`` is 0)."""
+    if not cfg.unlabelled:
+        return None
+    if not cfg.teacher:
+        raise ValueError("--unlabelled needs a --teacher (a trained model folder)")
+    names, held = split_unlabelled(list_images(Path(cfg.unlabelled_data)), cfg.holdout_per_breed)
+    t0 = time.perf_counter()
+    photos = read_photos(Path(cfg.unlabelled_data), names, cfg.short)
+    teacher, label = teacher_from(Path(cfg.teacher), device)
+    masks = pseudo_label(teacher, photos, device, dtype, cfg.pseudo_threshold)
+    kept = (masks != IGNORE).float().mean().item()
+    print(f"pseudo-labelled {len(names)} photos with {label} in {time.perf_counter() - t0:.0f} s "
+          f"({kept:.1%} of pixels kept at threshold {cfg.pseudo_threshold})")  # fmt: skip
+    return Pseudo(names, photos, masks, label, held)
+
+
+def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseudo | None = None) -> TrainingHistory:
+    """Train one variant; returns its history (also written to disk). ``run`` identifies the
+    command invocation this is part of (recorded, so timings of one run can be told apart);
+    ``pseudo``, the pseudo-labelled photos to mix in (``cfg.unlabelled`` of them per epoch)."""
     gen = seed_everything(cfg.seed)
     keep_freed_memory()
     device = pick_device()
@@ -223,7 +332,20 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
     train_names, val_names = carve_val(read_split(root, "trainval"))
     train_set = PetSegmentation(root, train_names, short=cfg.short)  # its transform is set per epoch
     val_set = PetSegmentation(root, val_names)  # full resolution: val metrics are measured as test ones
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=gen)
+    ood_names = list_images(Path(cfg.ood_data)) if Path(cfg.ood_data).is_dir() else []
+    ood_set = PetSegmentation(Path(cfg.ood_data), ood_names) if ood_names else None
+    trained_on = TrainedOn(labelled_counts(train_names), len(train_names))
+    if pseudo is not None and cfg.unlabelled:
+        pseudo_set = PseudoLabelled(pseudo.photos, pseudo.masks)
+        sampler = MixSampler(len(train_set), len(pseudo_set), cfg.unlabelled, gen)
+        data, sets = ConcatDataset([train_set, pseudo_set]), (train_set, pseudo_set)
+        loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
+        trained_on.unlabelled_photos = len(pseudo.names)
+        trained_on.unlabelled_breeds = sorted({breed_of(n) for n in pseudo.names})
+        trained_on.teacher = pseudo.teacher
+    else:
+        sets = (train_set,)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=gen)
 
     model, fresh = make_model(cfg, out_dir)
     model.to(device).to(memory_format=torch.channels_last)
@@ -243,14 +365,22 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
     vdir = out_dir / cfg.variant
     vdir.mkdir(parents=True, exist_ok=True)
     replay_inputs = [val_set[i] for i in REPLAY_INDICES]
-    val0, preds0 = validate(model, val_set, cfg, device, dtype, weight)
+
+    def evaluate_epoch() -> tuple[dict, torch.Tensor]:
+        val, preds = validate(model, val_set, cfg, device, dtype, weight)
+        if ood_set is not None:
+            val.update(validate_ood(model, ood_set, cfg, device, dtype))
+        return val, preds
+
+    val0, preds0 = evaluate_epoch()
     epochs = [{"epoch": 0, "train_loss": None, "lr": 0.0, "elapsed_s": 0.0, **val0}]
     all_preds = [preds0]
     best, t0, seen = -1.0, time.perf_counter(), 0
     train_time = 0.0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        train_set.transform = train_transform(epoch_crop(cfg, epoch))
+        for d in sets:
+            d.transform = train_transform(epoch_crop(cfg, epoch))
         te = time.perf_counter()
         losses = []
         for img, mask in tqdm(loader, desc=f"{cfg.variant} epoch {epoch}/{cfg.epochs}", leave=False):
@@ -258,27 +388,28 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
             sched.step()
             seen += img.shape[0]
         train_time += time.perf_counter() - te
-        val, preds = validate(model, val_set, cfg, device, dtype, weight)
+        val, preds = evaluate_epoch()
         all_preds.append(preds)
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "lr": opt.param_groups[0]["lr"],
                "elapsed_s": round(time.perf_counter() - t0, 1), **val}  # fmt: skip
         epochs.append(row)
+        ood = f" ood mIoU {val['ood_miou']:.3f}" if "ood_miou" in val else ""
         tqdm.write(f"{cfg.variant} epoch {epoch}: train {row['train_loss']:.3f} val {val['val_loss']:.3f} "
-                   f"mIoU {val['val_miou']:.3f} iou {[round(v, 3) for v in val['val_iou']]}")  # fmt: skip
-        if val["val_miou"] > best:
-            best, best_epoch = val["val_miou"], epoch
+                   f"mIoU {val['val_miou']:.3f}{ood} iou {[round(v, 3) for v in val['val_iou']]}")  # fmt: skip
+        if selection_score(row) > best:
+            best, best_epoch = selection_score(row), epoch
             # Saved in fp16: half the size, and evaluation shows no loss (fp32 compute on load).
             copy.deepcopy(model).half().save_pretrained(vdir)
-    history = {
-        "variant": cfg.variant,
-        "classes": list(CLASSES),
-        "config": asdict(cfg),
-        "train_images": len(train_names),
-        "val_images": val_names,
-        "replay_images": [val_names[i] for i in REPLAY_INDICES],
-        "best_epoch": best_epoch,
-        "epochs": epochs,
-        "summary": {
+    history = TrainingHistory(
+        variant=cfg.variant,
+        classes=list(CLASSES),
+        config=asdict(cfg),
+        train_images=len(train_names),
+        val_images=val_names,
+        replay_images=[val_names[i] for i in REPLAY_INDICES],
+        best_epoch=best_epoch,
+        epochs=[EpochRecord(**r) for r in epochs],
+        summary={
             "wall_time_s": round(time.perf_counter() - t0, 1),
             "train_images_per_s": round(seen / train_time, 2),
             "device": str(device),
@@ -288,8 +419,11 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None) -> dict:
             "threads": torch.get_num_threads(),
             "run": run,
         },
-    }
-    (vdir / "history.json").write_text(json.dumps(history, indent=1))
+        trained_on=trained_on,
+        ood_images=ood_names,
+        selection=SELECTION if ood_set is not None else "val_miou",
+    )
+    history.write(vdir)
     save_replay(vdir, replay_inputs, all_preds)
     return history
 
@@ -303,20 +437,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="checkpoints", type=Path, help="output folder")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unlabelled", type=int, default=TrainConfig.unlabelled,
+                   help="pseudo-labelled photos per epoch beside the labelled ones (0: labelled only)")  # fmt: skip
+    p.add_argument("--teacher", default=TrainConfig.teacher, help="trained model folder that makes the pseudo-labels")
     args = p.parse_args(argv)
     names = list(VARIANTS) if args.model == "all" else [get_variant(args.model).name]
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
            "started": started}  # fmt: skip
-    flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data}
+    flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data,
+             "unlabelled": args.unlabelled, "teacher": args.teacher}  # fmt: skip
     if args.epochs:
         flags["epochs"] = args.epochs
+    device = pick_device()
+    # One teacher pass serves all the models of this command (made before any of them is trained,
+    # so a teacher inside --out is the previous round's).
+    pseudo = make_pseudo(recipe_config(names[0], **flags), device, autocast_dtype(device))
     for name in names:
         cfg = recipe_config(name, **flags)
-        h = train(cfg, args.out, run)
-        print(f"{name}: best val mIoU {h['epochs'][h['best_epoch']]['val_miou']:.3f} at epoch {h['best_epoch']}, "
-              f"{h['summary']['wall_time_s']:.0f} s, {h['summary']['train_images_per_s']} img/s")  # fmt: skip
+        h = train(cfg, args.out, run, pseudo)
+        ood = f", ood mIoU {h.best.ood_miou:.3f}" if h.best.ood_miou is not None else ""
+        print(f"{name}: best val mIoU {h.best.val_miou:.3f}{ood} at epoch {h.best_epoch}, "
+              f"{h.summary['wall_time_s']:.0f} s, {h.summary['train_images_per_s']} img/s")  # fmt: skip
     print(f"total wall time {time.perf_counter() - t0:.0f} s")
 
 

@@ -85,6 +85,8 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
         num_classes: number of output classes.
         fc_channels, fc6_kernel, dropout: size of the fc6/fc7 head (see :class:`FCNHead`).
         mean, std: input normalisation of the backbone's pretrained weights (RGB, [0, 1] inputs).
+        working_short_side, size_multiple: the inference working size (shorter side, and what each
+            side is rounded to a multiple of), as trained.
     """
 
     def __init__(
@@ -96,8 +98,13 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
         dropout: float = 0.5,
         mean: list[float] = CAFFE_MEAN_STD[0],
         std: list[float] = CAFFE_MEAN_STD[1],
+        working_short_side: int = 256,
+        size_multiple: int = 32,
     ) -> None:
         super().__init__()
+        # Not used by forward(): the scale the model was trained for, kept in config.json so that
+        # runtime.run_model resizes inputs the way training saw them.
+        self.working_short_side, self.size_multiple = working_short_side, size_multiple
         if stride not in SKIPS_FOR_STRIDE:
             raise ValueError(f"stride must be one of {sorted(SKIPS_FOR_STRIDE)}, got {stride}")
         self.stride = stride

@@ -54,6 +54,8 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
             leaves out.
         decoder_channels: widths of the decoder stages at strides 8, 4, 2, 1.
         mean, std: input normalisation of the encoder's pretrained weights (RGB, [0, 1] inputs).
+        working_short_side, size_multiple: the inference working size (shorter side, and what each
+            side is rounded to a multiple of), as trained.
     """
 
     def __init__(
@@ -64,8 +66,13 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
         decoder_channels: list[int] = (128, 64, 32, 32),
         mean: list[float] = CAFFE_MEAN_STD[0],
         std: list[float] = CAFFE_MEAN_STD[1],
+        working_short_side: int = 256,
+        size_multiple: int = 32,
     ) -> None:
         super().__init__()
+        # Not used by forward(): the scale the model was trained for, kept in config.json so that
+        # runtime.run_model resizes inputs the way training saw them.
+        self.working_short_side, self.size_multiple = working_short_side, size_multiple
         decoder_channels = list(decoder_channels)
         if len(decoder_channels) != len(SKIP_TAPS):
             raise ValueError(f"decoder_channels needs {len(SKIP_TAPS)} widths, got {decoder_channels}")
