@@ -57,18 +57,21 @@ def list_images(root: Path) -> list[str]:
     return sorted(p.stem for p in (Path(root) / "images").glob("*.jpg"))
 
 
-def split_unlabelled(names: list[str], holdout_per_breed: int) -> tuple[list[str], list[str]]:
+def split_unlabelled(
+    names: list[str], holdout_per_breed: int, per_breed: int | None = None
+) -> tuple[list[str], list[str]]:
     """(train, held out): the first ``holdout_per_breed`` photos of each breed, by name, are kept
     out of training, so masks on breeds the labelled subset lacks can be judged on photos no model
-    has seen in any form."""
-    held, count = [], {}
+    has seen in any form; of the rest, the next ``per_breed`` of each breed (None: all) train."""
+    held, train, count = [], [], {}
     for n in sorted(names):
         b = breed_of(n)
-        if count.get(b, 0) < holdout_per_breed:
+        k = count[b] = count.get(b, 0) + 1
+        if k <= holdout_per_breed:
             held.append(n)
-            count[b] = count.get(b, 0) + 1
-    keep = set(held)
-    return [n for n in sorted(names) if n not in keep], held
+        elif per_breed is None or k <= holdout_per_breed + per_breed:
+            train.append(n)
+    return train, held
 
 
 def read_split(root: Path, split: str) -> list[str]:
