@@ -120,6 +120,13 @@ def resize_short(img: Image.Image, short: int, resample=Image.BILINEAR) -> Image
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), resample)
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an (h, w) class mask to ``size`` = (H, W)."""
+    if mask.shape == tuple(size):
+        return mask
+    return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
+
+
 def train_transform(crop: int, color: bool = True):
     """Joint augmentation: geometric ops move image and mask together (v2 resizes a Mask with
     nearest), photometric ones touch only the image.

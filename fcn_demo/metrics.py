@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data import CLASSES
+
 
 class ConfusionMatrix:
     """Accumulates an (n, n) confusion matrix: rows are ground truth, columns predictions."""
@@ -48,3 +50,11 @@ class ConfusionMatrix:
             "fwiou": float((gt[present] * iou[present]).sum() / total) if total else float("nan"),
             "iou": [float(v) for v in iou],
         }
+
+
+def image_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Pixel accuracy, mIoU (over classes present in either) and border IoU of one mask."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {target.shape} differ in size")
+    m = ConfusionMatrix(len(CLASSES)).update(pred, target).compute()
+    return {"pixel_acc": m["pixel_acc"], "miou": m["miou"], "border_iou": m["iou"][CLASSES.index("border")]}

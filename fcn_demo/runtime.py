@@ -115,10 +115,10 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def working_size(h: int, w: int, short: int = WORKING_SHORT_SIDE) -> tuple[int, int]:
-    """(h, w) scaled so the shorter side is about ``short``, each side a multiple of SIZE_MULTIPLE."""
+def working_size(h: int, w: int, short: int = WORKING_SHORT_SIDE, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """(h, w) scaled so the shorter side is about ``short``, each side a multiple of ``multiple``."""
     s = short / min(h, w)
-    return tuple(SIZE_MULTIPLE * max(1, round(v * s / SIZE_MULTIPLE)) for v in (h, w))
+    return tuple(multiple * max(1, round(v * s / multiple)) for v in (h, w))
 
 
 @torch.inference_mode()
@@ -127,15 +127,22 @@ def run_model(
     image: torch.Tensor,
     device: torch.device,
     dtype: torch.dtype | None = None,
-    short: int | None = WORKING_SHORT_SIDE,
+    short: int | None | str = "model",
     **forward_kwargs,
 ) -> dict[str, torch.Tensor]:
     """Run ``model`` on one image (3, H, W) float [0, 1]: resized to the working size, all outputs
-    returned in fp32 on the CPU, ``out`` upsampled back to (H, W)."""
+    returned in fp32 on the CPU, ``out`` upsampled back to (H, W).
+
+    ``short``: the working size's shorter side; "model" (default) reads the model's own
+    ``working_short_side``/``size_multiple`` (its config.json), None runs at the given size."""
     h, w = image.shape[-2:]
     x = image.unsqueeze(0).to(device)
+    multiple = getattr(model, "size_multiple", SIZE_MULTIPLE)
+    if short == "model":
+        short = getattr(model, "working_short_side", WORKING_SHORT_SIDE)
     if short:
-        x = F.interpolate(x, size=working_size(h, w, short), mode="bilinear", align_corners=False, antialias=True)
+        size = working_size(h, w, short, multiple)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, dtype):
         out = model(x, **forward_kwargs)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import REPO_ROOT, default_root, load_image, load_trimap, read_split
+from .data import REPO_ROOT, default_root, load_image, load_trimap, read_split, resize_mask
 
 SAMPLES_DIR = REPO_ROOT / "samples"
 MAX_SIDE = 500
@@ -104,6 +104,18 @@ def find_sample(data: bytes, folder: Path = SAMPLES_DIR) -> Sample | None:
 def ground_truth(sample: Sample) -> np.ndarray:
     """The sample's trimap as (H, W) uint8 class indices (0 background, 1 pet, 2 border)."""
     return load_trimap(sample.trimap)
+
+
+def match_ground_truth(source_bytes: bytes | None, size: tuple[int, int], original_size: tuple[int, int]):
+    """(ground truth resized to ``size``, sample name) when ``source_bytes`` is a gallery sample
+    file whose trimap has ``original_size``, else (None, None)."""
+    sample = find_sample(source_bytes) if source_bytes else None
+    if sample is None:
+        return None, None
+    gt = ground_truth(sample)
+    if gt.shape != tuple(original_size):  # should not happen for an unmodified sample file
+        return None, None
+    return resize_mask(gt, size), sample.name
 
 
 def make_samples(

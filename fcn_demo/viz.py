@@ -23,7 +23,7 @@ from .models import VARIANTS
 PALETTE = np.array(CLASS_COLORS, dtype=np.uint8)
 ERROR_COLOR = (235, 20, 60)
 # One colour per model, the same in every chart and in the replay.
-MODEL_COLORS = {"fcn32s": "#7c3aed", "fcn16s": "#2563eb", "fcn8s": "#059669", "unet": "#dc2626"}
+MODEL_COLORS = {name: v.color for name, v in VARIANTS.items()}
 
 
 def colorize(mask: np.ndarray) -> np.ndarray:

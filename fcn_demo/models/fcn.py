@@ -122,16 +122,29 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
         """
         taps = self.backbone(x)
         score = self.head(taps["pool5"])
+        sides = {pool: self.score[pool](taps[pool]) for pool in self.skips}
+        out = self.fuse(score, sides, drop_skips)
+        out["out"] = F.interpolate(out["out"], size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+    def fuse(
+        self, score_pool5: torch.Tensor, sides: dict[str, torch.Tensor], drop_skips: tuple[str, ...] = ()
+    ) -> dict[str, torch.Tensor]:
+        """The skip fusion alone: pool5's scores, upsampled 2x and added to each pool layer's
+        scores in turn. ``out`` is the fused map at the finest stride (not yet upsampled to the
+        input). Ablations need only this: switching a skip off changes the sum, not the backbone,
+        so the maps one forward pass returned answer every combination of switches."""
+        score = score_pool5
         out = {"score_pool5": score}
         for pool in self.skips:
-            side = self.score[pool](taps[pool])
+            side = sides[pool]
             up = self.upscore[pool](score)[:, :, : side.shape[2], : side.shape[3]]
             if pool in drop_skips:
                 side = torch.zeros_like(side)
             score = up + side
             out[f"score_{pool}"] = side
             out[f"fuse_{pool}"] = score
-        out["out"] = F.interpolate(score, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        out["out"] = score
         return out
 
     def init_from_parent(self, parent: FCN) -> None:

@@ -1,0 +1,249 @@
+"""Upload validation: anything a visitor or an API client sends -> an RGB array, or a fix-it message.
+
+:func:`load_input` takes a path, bytes, a PIL image or an array and returns a
+:class:`PreparedImage`: RGB uint8 at a display size of at most ``DISPLAY_MAX_SIDE`` px, with the
+original size remembered. Anything that cannot be fixed raises :class:`InputError`, whose message
+says what to do; anything that can be fixed (CMYK, transparency, 16-bit, grayscale, animation) is
+converted and described in ``notes``. :func:`payload_source` unwraps what Gradio sends for an
+upload. No torch here: this runs in the server process, before any model work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
+# Long side / short side. The models run at a shorter side of about 256 px, so a 32x4000 strip (a few kB)
+# would become 256x32000: minutes of compute and gigabytes of activations per model.
+MAX_ASPECT = 10
+MAX_PIXELS = 50_000_000  # refuse beyond: decoding more is a memory risk (decompression bombs)
+MAX_FILE_BYTES = 50 * 1024 * 1024
+DISPLAY_MAX_SIDE = 1024  # images are shown and masks computed at this size; bigger inputs are downscaled
+
+SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+
+class InputError(ValueError):
+    """The input cannot be segmented; the message tells the user how to fix it."""
+
+
+@dataclass
+class PreparedImage:
+    """A validated input: RGB at display size, plus what the user should know about the conversion."""
+
+    rgb: np.ndarray  # (h, w, 3) uint8, long side <= DISPLAY_MAX_SIDE
+    original_size: tuple[int, int]  # (H, W) of the upload, after EXIF rotation
+    digest: str  # content hash: the cache key
+    notes: list[str] = field(default_factory=list)
+    source_bytes: bytes | None = None  # the uploaded file, for matching it to a sample
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(h, w) of ``rgb``."""
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def _too_small(w: int, h: int) -> InputError:
+    return InputError(
+        f"The image is {w}x{h} pixels; it needs to be at least {MIN_SIDE}x{MIN_SIDE}. Upload a larger photo."
+    )
+
+
+def _check_size(w: int, h: int) -> None:
+    """Refuse sizes the models cannot (or must not) run on, before anything is decoded."""
+    if w * h > MAX_PIXELS:
+        raise _too_big(w, h)
+    if min(w, h) < MIN_SIDE:
+        raise _too_small(w, h)
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise InputError(
+            f"The image is {w}x{h} pixels, a very long strip: its long side can be at most {MAX_ASPECT} times "
+            "its short side. Crop it closer to the pet and upload it again."
+        )
+
+
+def _too_big(w: int | None, h: int | None) -> InputError:
+    size = f"{w}x{h} pixels ({w * h / 1e6:.0f} megapixels)" if w and h else "too large to decode safely"
+    return InputError(
+        f"The image is {size}; the limit is {MAX_PIXELS // 1_000_000} megapixels. "
+        "Downscale it (for example to 4000 pixels on the long side) and upload it again."
+    )
+
+
+# Magic numbers of formats we read: a file that starts like one but does not open is damaged, not foreign.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
+
+
+def _truncated() -> InputError:
+    return InputError(
+        "The image file is truncated (the upload was cut off or the file is damaged). "
+        "Re-download or re-export the photo and upload it again."
+    )
+
+
+def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Convert any PIL mode to RGB the way a person would expect, noting lossy or unusual steps."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(im).astype(np.float64)
+        if mode == "F":
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo or 1.0) * 255
+            notes.append("Floating-point image: rescaled to 0-255 for display and inference.")
+        else:
+            arr = arr / 257 if arr.max() > 255 else arr
+            notes.append("16-bit image: reduced to 8 bits per channel (the models see 8-bit photos).")
+        gray = Image.fromarray(np.clip(arr.round(), 0, 255).astype(np.uint8), "L")
+        notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+        return gray.convert("RGB")
+    if mode == "CMYK":
+        notes.append("CMYK image (print colours): converted to RGB; colours may look slightly off.")
+        return im.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
+        rgba = (im.convert("LA") if mode == "La" else im).convert("RGBA")  # PIL has no La -> RGBA
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("Transparent areas were filled with white.")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        rgb = Image.alpha_composite(bg, rgba).convert("RGB")
+        if mode in ("LA", "La"):
+            notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+        return rgb
+    if mode in ("L", "1"):
+        notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+    return im.convert("RGB")
+
+
+def _display_size(w: int, h: int) -> tuple[int, int]:
+    s = min(1.0, DISPLAY_MAX_SIDE / max(w, h))
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, check, decode (at reduced size where JPEG allows) and convert; returns (RGB, (H, W))."""
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between 89 and 179 MP and raises above; we refuse anything over MAX_PIXELS anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise _too_big(None, None) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        if data.startswith(_SIGNATURES):
+            raise _truncated() from e
+        raise InputError(
+            f"This file is not an image that can be read ({SUPPORTED}). "
+            "If it is an iPhone HEIC photo or a RAW file, export it as JPEG first."
+        ) from e
+    w, h = im.size
+    _check_size(w, h)
+    try:  # everything that reads pixel data or metadata past the header (PNG's getexif() decodes the image)
+        if getattr(im, "is_animated", False):
+            notes.append(f"Animated {im.format} image: the first frame is used.")
+            im.seek(0)
+        orientation = im.getexif().get(0x0112, 1)  # EXIF orientation: phones store portraits rotated
+        # Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale decode when the image is far bigger than needed.
+        dw, dh = _display_size(w, h)
+        if im.format == "JPEG" and orientation == 1:
+            im.draft(im.mode, (dw, dh))
+        im.load()
+    except Exception as e:  # PIL's parsers raise OSError, SyntaxError, EOFError, struct.error, ... on damaged files
+        if "truncated" in str(e) or "broken data stream" in str(e):
+            raise _truncated() from e
+        raise InputError(
+            "The image could not be decoded: the file is damaged or uses a variant of its format we cannot read. "
+            "Re-export it as JPEG or PNG and try again."
+        ) from e
+    if orientation != 1:
+        im = ImageOps.exif_transpose(im)
+        w, h = im.size
+        notes.append("Rotated upright using the photo's EXIF orientation.")
+    rgb = _to_rgb(im, notes)
+    dw, dh = _display_size(w, h)
+    if rgb.size != (dw, dh):
+        rgb = rgb.resize((dw, dh), Image.LANCZOS, reducing_gap=3.0)
+    if (dw, dh) != (w, h):
+        notes.append(f"Large image ({w}x{h}): processed at {dw}x{dh}; downloaded masks are scaled back to {w}x{h}.")
+    return rgb, (h, w)
+
+
+def _from_array(arr: np.ndarray, notes: list[str]) -> Image.Image:
+    arr = np.asarray(arr)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise InputError(f"Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}.")
+    if min(arr.shape[:2]) < MIN_SIDE:  # also an empty array, before min()/max() reductions on it
+        raise _too_small(arr.shape[1], arr.shape[0])
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.dtype == np.uint16:
+        arr = arr / 257
+        notes.append("16-bit image: reduced to 8 bits per channel (the models see 8-bit photos).")
+    elif arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise InputError("The image array contains NaN or infinite values.")
+        arr = arr * 255 if arr.max() <= 1.0 else arr
+    elif arr.dtype != np.uint8 and arr.dtype != bool:
+        raise InputError(f"Unsupported pixel type {arr.dtype}; use uint8, uint16 or float in [0, 1].")
+    arr = np.clip(np.asarray(arr, dtype=np.float64).round(), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> PreparedImage:
+    """Validate and normalise an input image; raises :class:`InputError` with a fix-it message."""
+    notes: list[str] = []
+    if src is None:
+        raise InputError("No image given. Upload a photo of a cat or dog, or pick a sample.")
+    data = None
+    if isinstance(src, (str, Path)):
+        path = Path(src)
+        if not path.is_file():
+            raise InputError(f"No image file at {path.name!r}. Upload the photo again.")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(
+                f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB. "
+                "Save it as a JPEG or downscale it and try again."
+            )
+        data = path.read_bytes()
+    elif isinstance(src, (bytes, bytearray)):
+        data = bytes(src)
+    if data is not None:
+        if not data:
+            raise InputError("The file is empty. Upload the photo again.")
+        rgb, original = _decode(data, notes)
+        digest = hashlib.sha256(data).hexdigest()[:24]
+    else:
+        im = src if isinstance(src, Image.Image) else _from_array(src, notes)
+        w, h = im.size
+        _check_size(w, h)
+        rgb = _to_rgb(im, notes)
+        original = (h, w)
+        if rgb.size != _display_size(w, h):
+            rgb = rgb.resize(_display_size(w, h), Image.LANCZOS)
+        digest = hashlib.sha256(np.ascontiguousarray(rgb).tobytes() + bytes(str(original), "ascii")).hexdigest()[:24]
+    return PreparedImage(np.asarray(rgb, dtype=np.uint8).copy(), original, digest, notes, data)
+
+
+def payload_source(payload) -> str | bytes | None:
+    """The uploaded file behind an unprocessed gr.Image payload (a path, or bytes from a data URL)."""
+    if payload is None:
+        return None
+    if isinstance(payload, (str, Path)):
+        return str(payload)
+    path, url = payload.get("path"), payload.get("url") or ""
+    if path:
+        return path
+    if url.startswith("data:"):
+        try:
+            return base64.b64decode(url.split(",", 1)[1])
+        except (IndexError, binascii.Error):
+            raise InputError("The image data is damaged. Upload the photo again.") from None
+    return None
