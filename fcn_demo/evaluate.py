@@ -73,6 +73,11 @@ def breed_counts(names: list[str]) -> dict[str, int]:
     return dict(sorted(Counter(map(breed_of, names)).items()))
 
 
+def breed_list(counts: dict[str, int]) -> str:
+    """``{"British_Shorthair": 7, "Bombay": 1}`` -> ``"British Shorthair 7, Bombay 1"`` (no count where it is 0: unknown)."""
+    return ", ".join(b.replace("_", " ") + (f" {n}" if n else "") for b, n in counts.items())
+
+
 def working_size_text(metrics: dict) -> str:
     """How the models of a metrics.json dict were run: one working size, or each its own."""
     if metrics.get("working_short_side"):
@@ -101,8 +106,7 @@ def markdown_table(metrics: dict) -> str:
 
 def ood_caption(ood: dict, titles: dict[str, str]) -> str:
     """What the out-of-distribution photos are, and whether they chose any saved epoch."""
-    breeds = ", ".join(f"{b.replace('_', ' ')} {n}" for b, n in ood["breeds"].items())
-    text = (f"{ood['images']} photos of breeds without a labelled training photo ({breeds}), none of them "
+    text = (f"{ood['images']} photos of breeds without a labelled training photo ({breed_list(ood['breeds'])}), none of them "
             "trained on; pooled over all their pixels, scored like the test split.")  # fmt: skip
     chose = [titles.get(n, n) for n in ood.get("chose_epochs_of", [])]
     if chose:

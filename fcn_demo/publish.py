@@ -26,13 +26,13 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import CardData, EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 from safetensors import safe_open
 
 from .checkpoint import TrainedOn, TrainingHistory
 from .data import breed_of
-from .evaluate import ood_caption, working_size_text
+from .evaluate import breed_list, ood_caption, working_size_text
 from .hub import DEFAULT_REPO_ID, DEFAULT_REVISION, HubConfig
 from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
 from .models import VARIANTS, get_variant
@@ -151,11 +151,6 @@ def trained_on(history: TrainingHistory) -> TrainedOn:
     return TrainedOn(dict.fromkeys(breeds, 0), history.train_images)
 
 
-def _breed_list(counts: dict[str, int]) -> list[str]:
-    """``{"British_Shorthair": 7}`` -> ``["British Shorthair (7)"]`` (no count where it is unknown)."""
-    return [b.replace("_", " ") + (f" ({n})" if n else "") for b, n in counts.items()]
-
-
 # --- model-index (the card's front matter) -----------------------------------------------------
 
 
@@ -241,7 +236,7 @@ def metrics_table(section: dict, classes: list[str], highlight: str | None = Non
 def _evaluation(metrics: dict, histories: list[TrainingHistory], highlight: str | None = None) -> dict:
     """The ``test`` and ``ood`` inputs of the template: caption and table of each metrics.json section."""
     classes = metrics["classes"]
-    breeds = f" of {', '.join(_breed_list(metrics['breeds']))}" if metrics.get("breeds") else ""
+    breeds = f" of {breed_list(metrics['breeds'])}" if metrics.get("breeds") else ""
     test = (f"Official test split, {metrics['images']} images{breeds} (the breeds with masks), scored at full "
             f"resolution ({working_size_text(metrics)}); never used to train or to choose anything.")  # fmt: skip
     out = {"test": {"caption": test, "table": metrics_table(metrics, classes, highlight)}, "ood": None}
@@ -267,7 +262,7 @@ def trained_on_view(history: TrainingHistory, models: list[str] | None = None) -
     return {
         "sentence": t.sentence(),
         "labelled_images": t.labelled_images,
-        "labelled_breeds": _breed_list(t.labelled_breeds),
+        "labelled_breeds": breed_list(t.labelled_breeds),
         "val_images": len(history.val_images),
         "unlabelled_photos": f"{t.unlabelled_photos:,}" if t.unlabelled_photos else 0,
         "unlabelled_breeds": [b.replace("_", " ") for b in t.unlabelled_breeds],
@@ -330,10 +325,17 @@ def variant_view(facts: VariantFacts, metrics: dict) -> dict:
     }
 
 
-def render(card_data: ModelCardData, **inputs) -> str:
+class RepoModelCard(ModelCard):
+    """The card of a repo holding several models: its front matter is read back as generic
+    CardData, which keeps one ``model-index`` entry per model (ModelCardData would merge them)."""
+
+    card_data_class = CardData
+
+
+def render(card_data: CardData, card_class: type[ModelCard] = ModelCard, **inputs) -> str:
     """The card text: ``templates/model_card.md`` rendered with ``inputs`` (the front matter from ``card_data``)."""
     common = {"all_titles": _titles(list(VARIANTS)), "dataset_url": DATASET_URL, "bibtex": PETS_BIBTEX}
-    card = ModelCard.from_template(card_data, template_path=str(TEMPLATE), **common, **inputs)
+    card = card_class.from_template(card_data, template_path=str(TEMPLATE), **common, **inputs)
     return str(card).rstrip() + "\n"
 
 
@@ -361,8 +363,9 @@ def repo_card(root: Path, repo_id: str) -> str:
     model_index = []
     for f in facts:
         model_index += eval_results_to_model_index(f.title, eval_results(f, metrics))
-    # One model-index entry per variant (ModelCardData's eval_results describe a single model).
-    data = _card_data(facts, **{"model-index": model_index})
+    # One model-index entry per variant: ModelCardData holds a single model's results (it merges a
+    # model-index of several under one name), the generic CardData keeps the list as it is.
+    data = CardData(**_card_data(facts).to_dict(), **{"model-index": model_index})
     ood = metrics.get("ood", {}).get("models", {})
     head = ["Model", "Folder", "Parameters", "Best epoch", "Training time", "Test mIoU (%)"]
     rows = [
@@ -380,6 +383,7 @@ def repo_card(root: Path, repo_id: str) -> str:
     ]
     return render(
         data,
+        RepoModelCard,
         repo_id=repo_id,
         models=[f.name for f in facts],
         models_table={"head": head + (["Out-of-distribution mIoU (%)"] if ood else []), "rows": rows},

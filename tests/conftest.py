@@ -18,7 +18,7 @@ import pytest
 import torch
 from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
 
-from fcn_demo import hub
+from fcn_demo import publish
 from fcn_demo.data import default_root
 from fcn_demo.models import VARIANTS
 
@@ -135,7 +135,7 @@ def ckpts(tmp_path_factory) -> dict:
     hub_src, embedded, staged = base / "published", base / "embedded", base / "staged"
     out_hub = write_checkpoints(hub_src, seed=1)
     out_emb = write_checkpoints(embedded, seed=2)
-    hub.stage(hub_src, staged, REPO_ID)  # the fake Hub serves exactly what `push` would upload
+    publish.stage(hub_src, staged, REPO_ID)  # the fake Hub serves exactly what `push` would upload
     return {"hub_src": hub_src, "embedded": embedded, "staged": staged, "out_hub": out_hub, "out_emb": out_emb}
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fcn_demo import cards, manifest
+from fcn_demo import manifest, publish
+from fcn_demo.checkpoint import EpochRecord, TrainedOn, TrainingHistory
 from fcn_demo.data import CLASSES
 from fcn_demo.models import VARIANTS, build_model
 from fcn_demo.train import TrainConfig
@@ -58,38 +59,65 @@ def write_checkpoints(root: Path, seed: int) -> dict[str, torch.Tensor]:
         ref.load_state_dict(model.state_dict())
         with torch.inference_mode():
             outputs[name] = ref(probe_input())["out"]
-        epochs = [{"epoch": e, "train_loss": None if e == 0 else 1 / e, "lr": 1e-4, "elapsed_s": 10.0 * e,
-                   "val_loss": 1.0, "val_pixel_acc": 0.5, "val_miou": 0.2 + 0.1 * e, "val_iou": [0.3, 0.3, 0.1]}
-                  for e in range(4)]  # fmt: skip
-        history = {
-            "variant": name, "classes": list(CLASSES), "config": asdict(TrainConfig(variant=name, epochs=3)),
-            "train_images": 270, "val_images": IMAGE_NAMES * 7 + IMAGE_NAMES[:2], "replay_images": IMAGE_NAMES,
-            "best_epoch": 3, "epochs": epochs,
-            "summary": {"wall_time_s": 123.4 + seed, "train_images_per_s": 5.5, "device": "cpu",
-                        "autocast": "None", "torch": torch.__version__, "cpu": "x86_64", "threads": 2},
-        }  # fmt: skip
-        (vdir / "history.json").write_text(json.dumps(history))
+        history(name, wall_time_s=123.4 + seed).write(vdir)
         Image.fromarray(rng.integers(0, 255, (8, 32, 3), dtype=np.uint8)).save(vdir / "replay_images.jpg")
         Image.fromarray(rng.integers(0, 3, (40, 32), dtype=np.uint8), mode="P").save(vdir / "replay_masks.png")
         models[name] = {"title": VARIANTS[name].title, **_metrics(rng)}
-    metrics = metrics_json(models)
+    ood_models = {n: {**m, **_metrics(rng)} for n, m in models.items()}
+    metrics = metrics_json(models, ood_models)
     (root / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (root / "metrics.md").write_text("| model | mIoU |\n")
-    cards.write_cards(root)
+    publish.write_cards(root)
     manifest.write_manifest(root)
     return outputs
 
 
-def metrics_json(models: dict) -> dict:
-    """A checkpoints/metrics.json dict (as fcn_demo.evaluate writes it) around per-model ``models``."""
-    return {"split": "test", "images": 298, "classes": list(CLASSES), "working_short_side": 256, "size_multiple": 32,
-            "models": models}  # fmt: skip
+OOD_NAMES = ["Bombay_182", "British_Shorthair_102", "British_Shorthair_103"]
+TRAINED_ON = TrainedOn(
+    labelled_breeds={"Abyssinian": 90, "Bengal": 90, "american_bulldog": 90},
+    labelled_images=270,
+    unlabelled_photos=2040,
+    unlabelled_breeds=["Bombay", "British_Shorthair", "beagle"],
+    teacher="unet (sha256 0123456789ab)",
+)
+
+
+def history(name: str, *, wall_time_s: float = 123.4, trained_on: TrainedOn | None = TRAINED_ON,
+            ood: bool = True, **overrides) -> TrainingHistory:  # fmt: skip
+    """A made-up :class:`TrainingHistory` of 3 epochs (the best is the last), as train.py writes it.
+    ``ood=False``, ``trained_on=None``: as histories from before those were recorded."""
+    epochs = [EpochRecord(epoch=e, train_loss=None if e == 0 else 1 / e, lr=1e-4, elapsed_s=10.0 * e, val_loss=1.0,
+                          val_pixel_acc=0.5, val_miou=0.2 + 0.1 * e, val_iou=[0.3, 0.3, 0.1],
+                          ood_miou=0.15 + 0.1 * e if ood else None, ood_iou=[0.3, 0.2, 0.1] if ood else None)
+              for e in range(4)]  # fmt: skip
+    fields = dict(
+        variant=name, classes=list(CLASSES), config=asdict(TrainConfig(variant=name, epochs=3)), train_images=270,
+        val_images=IMAGE_NAMES * 7 + IMAGE_NAMES[:2], replay_images=IMAGE_NAMES, best_epoch=3, epochs=epochs,
+        summary={"wall_time_s": wall_time_s, "train_images_per_s": 5.5, "device": "cpu", "autocast": "None",
+                 "torch": torch.__version__, "cpu": "x86_64", "threads": 2},
+        trained_on=trained_on, ood_images=OOD_NAMES if ood else [],
+        selection="mean of val_miou and ood_miou" if ood else "val_miou",
+    )  # fmt: skip
+    return TrainingHistory(**{**fields, **overrides})
+
+
+def metrics_json(models: dict, ood_models: dict | None = None) -> dict:
+    """A checkpoints/metrics.json dict (as fcn_demo.evaluate writes it) around per-model ``models``
+    (the test split) and ``ood_models`` (the out-of-distribution photos; None: no such section)."""
+    metrics = {"split": "test", "images": 298, "breeds": {"Abyssinian": 98, "Bengal": 100, "american_bulldog": 100},
+               "classes": list(CLASSES), "working_short_side": 256, "size_multiple": 32, "models": models}  # fmt: skip
+    if ood_models is not None:
+        metrics["ood"] = {"split": "ood", "images": len(OOD_NAMES), "names": OOD_NAMES,
+                          "breeds": {"Bombay": 1, "British_Shorthair": 2}, "chose_epochs_of": list(ood_models),
+                          "models": ood_models}  # fmt: skip
+    return metrics
 
 
 def _metrics(rng) -> dict:
     iou = [float(v) for v in rng.uniform(0.3, 0.95, 3)]
     return {"pixel_acc": float(rng.uniform(0.8, 0.95)), "mean_acc": float(rng.uniform(0.7, 0.9)),
-            "miou": float(np.mean(iou)), "fwiou": float(rng.uniform(0.7, 0.9)), "iou": iou}  # fmt: skip
+            "miou": float(np.mean(iou)), "fwiou": float(rng.uniform(0.7, 0.9)), "iou": iou,
+            "confusion": rng.integers(0, 1000, (3, 3)).tolist()}  # fmt: skip
 
 
 def probe_input() -> torch.Tensor:

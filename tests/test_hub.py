@@ -7,18 +7,16 @@ files, corrupt bytes, or not exist at all.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import time
 
 import pytest
 import torch
-import yaml
 from fakes import COMMIT, REPO_ID, FakeHub, probe_input
 from fakes import link_or_copy as _link_or_copy
 
-from fcn_demo import hub, manifest
+from fcn_demo import hub
 from fcn_demo.models import VARIANTS
 
 torch.set_num_threads(1)  # a training run may own the other cores; also keeps outputs bit-stable
@@ -42,9 +40,6 @@ def _assert_outputs(loaded: hub.LoadedModel, expected: torch.Tensor) -> None:
 
 def _resolve_requests(state: FakeHub) -> int:
     return sum(n for (_, path), n in state.requests.items() if "/resolve/" in path or path.startswith("/lfs/"))
-
-
-# --- pull ---------------------------------------------------------------------------------------
 
 
 def test_downloads_every_variant_into_the_hf_cache(fake_hub, ckpts, use_endpoint, hf_env):
@@ -200,43 +195,3 @@ def test_variant_bad_everywhere_is_unavailable_and_the_rest_load(ckpts, use_endp
 def test_unknown_variant_name_raises(ckpts):
     with pytest.raises(KeyError, match="valid: fcn32s"):
         hub.load_models(["fcn99s"], config=hub.HubConfig(enabled=False), embedded_dir=ckpts["embedded"])
-
-
-# --- publish ------------------------------------------------------------------------------------
-
-
-def test_dry_run_stages_the_published_folder_and_card(ckpts, tmp_path, capsys):
-    out = tmp_path / "stage"
-    assert hub.push(ckpts["hub_src"], "some-org/fcn-demo", dry_run=True, out=out) is None
-    printed = capsys.readouterr().out
-    entries = manifest.read_manifest(ckpts["hub_src"] / "SHA256SUMS")
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert files == sorted([*entries, "SHA256SUMS", "metrics.md", "README.md"])
-    for v in VARIANTS:
-        assert {f"{v}/{f}" for f in ("config.json", "model.safetensors", "history.json", "README.md",
-                                     "replay_images.jpg", "replay_masks.png")} <= set(files)  # fmt: skip
-    assert manifest.verify(out).ok  # the staged copy matches the manifest it ships with
-    card = (out / "README.md").read_text()
-    assert card in printed and "some-org/fcn-demo" in card and "preload_from_hub" in printed
-    front = yaml.safe_load(card.split("---\n")[1])
-    assert front["license"] == "cc-by-sa-4.0" and front["pipeline_tag"] == "image-segmentation"
-    assert front["datasets"] == ["oxford-iiit-pet"] and front["library_name"] == "fcn-demo"
-    metrics = json.loads((ckpts["hub_src"] / "metrics.json").read_text())
-    assert [e["name"] for e in front["model-index"]] == [VARIANTS[v].title for v in VARIANTS]
-    for entry, m in zip(front["model-index"], metrics["models"].values()):
-        got = {x["type"]: x["value"] for x in entry["results"][0]["metrics"] if x["type"] != "iou"}
-        assert got == {"mean_iou": round(m["miou"], 4), "overall_accuracy": round(m["pixel_acc"], 4),
-                       "mean_accuracy": round(m["mean_acc"], 4), "frequency_weighted_iou": round(m["fwiou"], 4)}  # fmt: skip
-        ious = [x["value"] for x in entry["results"][0]["metrics"] if x["type"] == "iou"]
-        assert ious == [round(v, 4) for v in m["iou"]]
-
-
-def test_stage_refuses_files_that_fail_the_manifest(ckpts, tmp_path):
-    root = tmp_path / "ckpts"
-    shutil.copytree(ckpts["hub_src"], root, copy_function=_link_or_copy)
-    hist = root / "fcn16s" / "history.json"
-    text = hist.read_text()
-    hist.unlink()
-    hist.write_text(text.replace('"best_epoch": 3', '"best_epoch": 2'))
-    with pytest.raises(ValueError, match="sha256 mismatch: fcn16s/history.json"):
-        hub.stage(root, tmp_path / "out", REPO_ID)

@@ -75,24 +75,28 @@ def test_recipes_cover_the_registry_and_flags_override_them():
 
 
 def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
-    import json
+    from fakes import history
 
     from fcn_demo.evaluate import training_table
 
-    def write(name: str, run: dict | None, cpu: str = "Some CPU") -> None:
+    def write(name: str, run: dict | None, cpu: str = "Some CPU", ood: bool = False) -> None:
         (tmp_path / name).mkdir(exist_ok=True)
         summary = {"wall_time_s": 600.0, "train_images_per_s": 3.0, "device": "cpu", "cpu": cpu, "threads": 2,
                    "autocast": "None", "run": run}  # fmt: skip
-        history = {"config": {"init": "hed", "epochs": 2}, "best_epoch": 1, "summary": summary,
-                   "epochs": [{"val_miou": 0.1}, {"val_miou": 0.5}]}  # fmt: skip
-        (tmp_path / name / "history.json").write_text(json.dumps(history))
+        history(name, summary=summary, best_epoch=1, ood=ood).write(tmp_path / name)
 
     run = {"command": "python -m fcn_demo.train --model all", "started": "2026-11-22T06:00:00+00:00"}
     for name in ("fcn32s", "unet"):
         write(name, run)
     table = training_table(tmp_path, ["fcn32s", "unet"])
     assert "All four in one run (`python -m fcn_demo.train --model all`" in table and "20.0 min" in table
+    assert "| FCN-32s | hed backbone | 3 | 1 (0.300) | 10.0 min |" in table and "OOD" not in table
     write("unet", {**run, "started": "2026-11-22T08:00:00+00:00"})
     assert "not the time of one run" in training_table(tmp_path, ["fcn32s", "unet"])
     write("unet", run, cpu="Other CPU")
     assert "nor one machine" in training_table(tmp_path, ["fcn32s", "unet"])
+    # a history that records the out-of-distribution mIoU adds its column (n/a for one that does not)
+    write("unet", run, ood=True)
+    table = training_table(tmp_path, ["fcn32s", "unet"])
+    assert "| Best epoch (val mIoU) | OOD mIoU at best |" in table
+    assert "| U-Net | FCN-8s | 3 | 1 (0.300) | 0.250 | 10.0 min |" in table and "| 1 (0.300) | n/a |" in table
