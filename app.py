@@ -231,9 +231,19 @@ def launch_kwargs() -> dict:
     """Theme, CSS and server settings (Gradio 6 takes theme/css in launch())."""
     theme = gr.themes.Soft(primary_hue="orange", neutral_hue="slate",
                            font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"])  # fmt: skip
+    # Darker shades where the Soft theme's text falls below WCAG AA contrast (4.5:1; axe-core checks it).
+    theme = theme.set(
+        body_text_color_subdued="*neutral_600", block_label_text_color="*primary_800", block_title_text_color="*primary_800",
+        block_info_text_color="*neutral_600", color_accent="*primary_700", color_accent_soft="*primary_100",
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        button_primary_text_color="white", checkbox_border_color="*neutral_500", input_border_color="*neutral_400",
+        checkbox_label_text_color="*neutral_800", checkbox_label_background_fill_selected="*primary_700",
+        checkbox_label_border_color_selected="*primary_700",
+    )  # fmt: skip
     return {
         "theme": theme,
         "css": (WEB / "app.css").read_text(),
+        "head": (WEB / "head.html").read_text(),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .checkpoint import HISTORY_NAME, TrainingHistory
 from .data import CLASS_COLORS, CLASSES
 from .models import VARIANTS
 
@@ -196,28 +197,37 @@ def heatmaps(
     return out.quantize(256, method=Image.Quantize.FASTOCTREE)
 
 
-def _epochs(history: dict, key: str) -> tuple[list[int], list[float]]:
-    rows = [r for r in history["epochs"] if r.get(key) is not None]
-    return [r["epoch"] for r in rows], [r[key] for r in rows]
+def _epochs(history: TrainingHistory, key: str) -> tuple[list[int], list[float]]:
+    rows = [r for r in history.epochs if getattr(r, key) is not None]
+    return [r.epoch for r in rows], [getattr(r, key) for r in rows]
 
 
-def training_curves(histories: dict[str, dict], titles: dict[str, str] | None = None) -> Image.Image:
-    """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side."""
+def training_curves(
+    histories: Mapping[str, TrainingHistory | dict], titles: dict[str, str] | None = None
+) -> Image.Image:
+    """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side;
+    the mIoU on the out-of-distribution photos dotted, where the history records it.
+
+    ``histories``: model name -> :class:`TrainingHistory`, or the dict of a history.json."""
     titles = titles or {}
     fig = _figure(figsize=(11, 3.8), layout="constrained")
     ax_loss, ax_miou = fig.subplots(1, 2)
+    any_ood = False
     for name, hist in histories.items():
+        hist = hist if isinstance(hist, TrainingHistory) else TrainingHistory.from_dict(hist)
         color = MODEL_COLORS.get(name, "#444444")
         label = titles.get(name, name)
         ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=f"{label} train")
         ax_loss.plot(*_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--", label=f"{label} val")
         ax_miou.plot(*_epochs(hist, "val_miou"), color=color, lw=2, marker="o", ms=3, label=label)
-        best = hist.get("best_epoch")
-        if best is not None:
-            xs, ys = _epochs(hist, "val_miou")
-            if best in xs:
-                ax_miou.plot([best], [ys[xs.index(best)]], marker="*", ms=12, color=color, mec="black", mew=0.5)
+        xs, ys = _epochs(hist, "ood_miou")
+        if xs:
+            any_ood = True
+            ax_miou.plot(xs, ys, color=color, lw=1.5, ls=":")
+        ax_miou.plot([hist.best_epoch], [hist.best.val_miou], marker="*", ms=12, color=color, mec="black", mew=0.5)
     ax_loss.set(title="Loss (solid: train, dashed: validation)", xlabel="epoch", ylabel="cross-entropy")
+    if any_ood:  # one legend entry for all the dotted curves
+        ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label="unseen breeds (dotted)")
     ax_miou.set(title="Validation mIoU (star: the saved epoch)", xlabel="epoch", ylabel="mIoU", ylim=(0, 1))
     for ax in (ax_loss, ax_miou):
         ax.grid(alpha=0.3)
@@ -260,22 +270,22 @@ def replay_payload(folders: dict[str, tuple[str, Path]]) -> dict | None:
         if folder is None:
             continue
         folder = Path(folder)
-        files = [folder / f for f in ("history.json", "replay_images.jpg", "replay_masks.png")]
+        files = [folder / f for f in (HISTORY_NAME, "replay_images.jpg", "replay_masks.png")]
         if not all(f.exists() for f in files):
             continue
-        hist = json.loads(files[0].read_text())
+        hist = TrainingHistory.read(folder)
         strip = _data_uri(files[1], "image/jpeg")
         strip_id = strips.setdefault(strip, len(strips))
-        keep = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_acc", "val_iou", "elapsed_s")
+        keep = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_acc", "val_iou", "elapsed_s", "ood_miou")
         models.append(
             {
                 "name": name,
                 "title": title,
                 "color": MODEL_COLORS.get(name, "#444444"),
-                "best_epoch": hist.get("best_epoch"),
+                "best_epoch": hist.best_epoch,
                 "parent": VARIANTS[name].parent if name in VARIANTS else None,
-                "epochs": [{k: r.get(k) for k in keep} for r in hist["epochs"]],
-                "images": hist.get("replay_images", []),
+                "epochs": [{k: getattr(r, k) for k in keep} for r in hist.epochs],
+                "images": hist.replay_images,
                 "strip": strip_id,
                 "masks": _data_uri(files[2], "image/png"),
             }

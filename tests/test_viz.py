@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import CLASS_COLORS, CLASSES
 from fcn_demo.models import VARIANTS
 from fcn_demo.viz import (
@@ -90,10 +91,17 @@ def test_heatmaps_draw_cells_without_smoothing():
     assert (row[0] != row[-1]).any()
 
 
-def test_training_curves_and_iou_bars():
-    hist = {"epochs": [{"epoch": e, "train_loss": None if e == 0 else 1 / e, "val_loss": 1 / (e + 1),
-                        "val_miou": 0.1 * e} for e in range(4)], "best_epoch": 3}  # fmt: skip
-    assert training_curves({"fcn32s": hist}).size[0] > 500
+def test_training_curves_take_histories_or_their_dicts_and_iou_bars():
+    from dataclasses import asdict
+
+    from fakes import history
+
+    new, old = history("fcn32s"), history("unet", ood=False, trained_on=None)
+    curves = training_curves({"fcn32s": new, "unet": asdict(old)})  # a TrainingHistory, and a history.json dict
+    assert curves.size[0] > 500
+    assert np.asarray(curves).std() > 0
+    with pytest.raises(TypeError):  # a dict that is not a history.json says so
+        training_curves({"fcn32s": {"epochs": [], "best_epoch": 0}})
     metrics = {"split": "test", "classes": list(CLASSES),
                "models": {n: {"title": n, "iou": [0.9, 0.8, 0.4]} for n in VARIANTS}}  # fmt: skip
     assert iou_bars(metrics).size[0] > 500
@@ -104,8 +112,9 @@ def test_replay_payload_from_checkpoint_folders(app_checkpoints):
     assert [m["name"] for m in payload["models"]] == list(VARIANTS)
     assert payload["tile"] == 128 and len(payload["strips"]) >= 1
     for m in payload["models"]:
-        hist = json.loads((app_checkpoints / m["name"] / "history.json").read_text())
-        assert len(m["epochs"]) == len(hist["epochs"])
+        hist = TrainingHistory.read(app_checkpoints / m["name"])
+        assert len(m["epochs"]) == len(hist.epochs) and m["best_epoch"] == hist.best_epoch
+        assert [e["val_miou"] for e in m["epochs"]] == [e.val_miou for e in hist.epochs]
         assert m["masks"].startswith("data:image/png;base64,")
         assert m["strip"] < len(payload["strips"])
     assert json.dumps(payload)  # goes to the browser as JSON
