@@ -88,10 +88,14 @@ class DemoState:
 
     # ------------------------------------------------------------ handlers: widgets <-> request layer
 
+    def no_models(self) -> gr.Error:
+        why = "; ".join(f"{VARIANTS[n].title}: {views.why_unavailable(self.loaded[n].error)}" for n in self.names)
+        return gr.Error(f"No model weights could be loaded ({why}).", title="The models are unavailable")
+
     def segment(self, source, opacity, mode, cls, prob, *switches) -> list:
         """Everything an input changes, in one answer: no view can show another image's results."""
         if not self.analyzer.models:
-            raise gr.Error("No model weights could be loaded; see the Metrics tab.", title="The models are unavailable")
+            raise self.no_models()
         a = self.requests.analyze(source)
         for note in a.notes:
             gr.Info(note)
@@ -121,10 +125,11 @@ class DemoState:
         class shares, for sample images pixel accuracy, mIoU and border IoU, and why any model is
         unavailable."""
         if not self.analyzer.models:  # an empty answer would look like success
-            raise gr.Error("No model weights could be loaded.", title="The models are unavailable")
+            raise self.no_models()
         a = self.requests.analyze(payload_source(image))
         paths = self.masks(a)[:-1]
-        return paths, views.api_summary(a, {n: Path(p).name for n, p in zip(a.models, paths)})
+        sources = {n: self.loaded[n].source for n in a.models}
+        return paths, views.api_summary(a, {n: Path(p).name for n, p in zip(a.models, paths)}, sources)
 
 
 def build_demo(st: DemoState) -> gr.Blocks:

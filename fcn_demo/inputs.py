@@ -243,7 +243,7 @@ def payload_source(payload) -> str | bytes | None:
         return path
     if url.startswith("data:"):
         try:
-            return base64.b64decode(url.split(",", 1)[1])
+            return base64.b64decode(url.split(",", 1)[1], validate=True)
         except (IndexError, binascii.Error):
             raise InputError("The image data is damaged. Upload the photo again.") from None
     return None

@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def panel(a: Analysis | None, name: str, opacity: float = 0.55, mode: str = "ove
         return _title(name) + empty(f"{v.title}'s mask appears here: pick a sample or upload a photo.")
     m = a.models.get(name)
     if m is None:
-        why = a.unavailable.get(name, "not loaded")
+        why = why_unavailable(a.unavailable.get(name))
         return _title(name) + f'<div class="panel-missing">{html.escape(v.title)} is unavailable: {html.escape(why)}</div>'
     picture, alt = panel_picture(a, m, opacity, mode)
     pet = m.class_fractions()[CLASSES.index("pet")]
@@ -167,7 +168,7 @@ def reference(a: Analysis | None, name: str) -> str:
     return f"{_title(name)}{note}<figure class='panel-figure'>{img_tag(overlay(a.rgb, a.models[name].mask, 0.55), alt, cls='panel-img')}</figure>"
 
 
-def api_summary(a: Analysis, mask_names: dict[str, str]) -> dict:
+def api_summary(a: Analysis, mask_names: dict[str, str], sources: dict[str, str]) -> dict:
     """The ``segment`` endpoint's JSON: image facts, per-model latency, class shares and metrics."""
     h, w = a.original_size
     return {
@@ -181,6 +182,7 @@ def api_summary(a: Analysis, mask_names: dict[str, str]) -> dict:
                 "latency_ms": round(m.ms, 1),
                 "class_fractions": [round(c, 4) for c in m.class_fractions()],
                 "metrics": m.metrics,
+                "weights": sources.get(name),
             }
             for name, m in a.models.items()
         },
@@ -202,6 +204,11 @@ def trained_on(histories: dict) -> str:
         f'<div class="trained-on"><b>What the models learned from:</b> {html.escape(widest.sentence())}. '
         "Other pets, and anything that is not a cat or dog, may be mislabelled.</div>"
     )
+
+
+def why_unavailable(error: str | None) -> str:
+    """A load error as the page shows it: the reasons, with folders cut to their last part."""
+    return re.sub(r"(?:/[^/\s:;()]+)+/([^/\s:;()]+)", r"\1", error or "its weights could not be loaded")
 
 
 def weights_source(source: str) -> str:
@@ -257,7 +264,7 @@ def provenance(loaded: dict, histories: dict) -> str:
         wall = h.summary.get("wall_time_s") if h else None
         rows.append([
             html.escape(get_variant(name).title),
-            weights_source(m.source) if m.model is not None else "unavailable: its weights could not be loaded",
+            weights_source(m.source) if m.model is not None else f"unavailable: {html.escape(why_unavailable(m.error))}",
             str(h.best_epoch) if h else "–",
             str(h.epochs[-1].epoch) if h else "–",
             f"{wall / 60:.1f} min" if wall else "–",

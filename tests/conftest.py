@@ -76,10 +76,11 @@ def loaded_models(app_checkpoints):
 
 
 @pytest.fixture(scope="session")
-def segmenter(loaded_models):
-    from fcn_demo.pipeline import Segmenter
+def analyzer(loaded_models):
+    """The request layer's model step over every loaded variant, on the CPU."""
+    from fcn_demo.pipeline import Analyzer
 
-    return Segmenter({n: m.model for n, m in loaded_models.items()}, "cpu")
+    return Analyzer({n: m.model for n, m in loaded_models.items()}, "cpu")
 
 
 def _free_port() -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from torchvision import tv_tensors
 
@@ -14,6 +16,8 @@ from fcn_demo.data import (
     load_image,
     load_trimap,
     read_split,
+    resize_mask,
+    split_unlabelled,
     train_transform,
 )
 
@@ -71,3 +75,21 @@ def test_joint_transform_keeps_image_and_mask_aligned():
         assert set(m.unique().tolist()) <= {0, 1, 2}  # nearest: no new labels
         agree = (img[0] * 255 / 100).round() == m
         assert agree.float().mean() > 0.9  # bilinear image edges differ, the rest matches
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), H=st.integers(1, 90), W=st.integers(1, 90))
+def test_resize_mask_is_nearest(h, w, H, W):
+    mask = np.random.default_rng(h * w).integers(0, 3, (h, w), dtype=np.uint8)
+    out = resize_mask(mask, (H, W))
+    assert out.shape == (H, W) and out.dtype == np.uint8
+    assert set(np.unique(out)) <= set(np.unique(mask))
+
+
+def test_unlabelled_split_holds_out_the_first_photos_of_each_breed():
+    names = [f"{b}_{i}" for b in ("Bombay", "pug") for i in range(1, 8)]
+    train, held = split_unlabelled(names, holdout_per_breed=2, per_breed=3)
+    assert held == ["Bombay_1", "Bombay_2", "pug_1", "pug_2"]
+    assert train == ["Bombay_3", "Bombay_4", "Bombay_5", "pug_3", "pug_4", "pug_5"]
+    assert not set(train) & set(held)
+    assert len(split_unlabelled(names, 2)[0]) == 10  # per_breed None: all the rest

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fakes import link_tree
 
-from fcn_demo import hub, manifest
+from fcn_demo import checkpoint, hub, manifest
 from fcn_demo.samples import list_samples
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -43,15 +43,15 @@ def embedded(app_checkpoints, tmp_path) -> Path:
 
 @pytest.fixture
 def reads(monkeypatch) -> list[tuple[Path, str]]:
-    """Every weight file hub.load_models reads, with its sha256 at the moment it is read."""
+    """Every weight file hub.load_models reads (through checkpoint.build_from_folder), with its sha256 at the moment it is read."""
     seen: list[tuple[Path, str]] = []
-    real = hub.load_model
+    real = checkpoint.load_model
 
     def spy(model, filename, *args, **kwargs):
         seen.append((Path(filename), manifest.sha256_file(filename)))
         return real(model, filename, *args, **kwargs)
 
-    monkeypatch.setattr(hub, "load_model", spy)
+    monkeypatch.setattr(checkpoint, "load_model", spy)
     return seen
 
 

@@ -1,8 +1,8 @@
-"""Fuzzed inputs to the pipeline's entry point, :func:`fcn_demo.pipeline.load_input`.
+"""Fuzzed inputs to the request layer's entry point, :func:`fcn_demo.inputs.load_input`.
 
 Whatever arrives (random bytes, damaged or truncated JPEG/PNG/GIF/WebP/BMP/TIFF files, every PIL
 mode, 1x1 and 1xN images, huge declared sizes, odd arrays), ``load_input`` either returns an image
-the models can run on (checked by running it through a :class:`Segmenter` with a stub model) or
+the models can run on (checked by running it through the :class:`Analyzer` with a stub model) or
 raises :class:`InputError` whose message is written for a person: no traceback, no Python names.
 
     FCN_DEMO_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py    # a longer hunt (default 60)
@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
-from fcn_demo.pipeline import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, InputError, Segmenter, load_input
+from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, InputError, load_input
+from fcn_demo.pipeline import Analyzer
 from fcn_demo.runtime import WORKING_SHORT_SIDE
 
 EXAMPLES = int(os.environ.get("FCN_DEMO_FUZZ_EXAMPLES", "60"))
@@ -66,11 +67,13 @@ def assert_user_facing(message: str) -> None:
 class _Stub(nn.Module):
     """Stands in for a network: the image as class scores, plus a stride-32 map (like FCN-32s)."""
 
+    working_short_side, size_multiple = WORKING_SHORT_SIDE, 32
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"out": x, "score_pool5": F.avg_pool2d(x, 32, ceil_mode=True)}
 
 
-_SEGMENTER = Segmenter({"fcn32s": _Stub().eval()}, "cpu")
+_ANALYZER = Analyzer({"fcn32s": _Stub().eval()}, "cpu")
 
 
 def check(src) -> None:
@@ -90,10 +93,11 @@ def check(src) -> None:
     for note in image.notes:
         assert_user_facing(note)
     # The models run at shorter side WORKING_SHORT_SIDE: an extreme aspect ratio must not blow that up.
-    result = _SEGMENTER.segment(image)["fcn32s"]
+    result = _ANALYZER.analyze(image, None, None)
     wh, ww = result.work_size
     assert wh * ww <= WORKING_SHORT_SIDE**2 * (MAX_ASPECT + 1), result.work_size
-    assert result.mask.shape == (h, w) and result.mask.max() <= 2
+    mask = result.models["fcn32s"].mask
+    assert mask.shape == (h, w) and mask.max() <= 2
 
 
 # ---------------------------------------------------------------------------- generators

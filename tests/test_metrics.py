@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fcn_demo.metrics import ConfusionMatrix
+from fcn_demo.metrics import ConfusionMatrix, image_metrics
 
 
 def test_against_a_hand_computed_confusion_matrix():
@@ -33,3 +33,17 @@ def test_accumulates_and_leaves_absent_classes_out():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in size"):
         ConfusionMatrix(3).update(np.zeros(3), np.zeros(4))
+
+
+def test_image_metrics():
+    gt = np.array([[0, 0, 1, 1], [0, 2, 1, 1]], np.uint8)
+    perfect = image_metrics(gt, gt)
+    assert perfect == {"pixel_acc": 1.0, "miou": 1.0, "border_iou": 1.0}
+    pred = gt.copy()
+    pred[1, 1] = 1  # the one border pixel called pet
+    m = image_metrics(pred, gt)
+    assert m["pixel_acc"] == pytest.approx(7 / 8)
+    assert m["border_iou"] == 0.0
+    assert m["miou"] == pytest.approx((1 + 4 / 5 + 0) / 3)
+    with pytest.raises(ValueError):
+        image_metrics(pred[:, :3], gt)

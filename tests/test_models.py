@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from fcn_demo.checkpoint import build_from_folder
 from fcn_demo.models import FCN, IMAGENET_MEAN_STD, VARIANTS, VGG16Backbone, build_model, get_variant
 from fcn_demo.models.fcn import Upsample2x
 from fcn_demo.pretrained import convert_hed_h5, load_backbone, torchvision_state_dict
@@ -25,9 +28,13 @@ class TestVariant:
         with torch.no_grad():
             out = model(torch.rand(2, 3, *size))
         assert out["out"].shape == (2, 3, *size)
-        assert set(out) == {"out"} | {k for k, _ in get_variant(name).maps}
-        for key, _ in get_variant(name).maps:
-            assert out[key].shape[:2] == (2, 3) and torch.isfinite(out[key]).all()
+        assert set(out) == {"out"} | {m.key for m in get_variant(name).maps}
+        for m in get_variant(name).maps:  # each map at the stride the registry gives it (ceil-mode pools)
+            assert out[m.key].shape == (2, 3, -(-size[0] // m.stride), -(-size[1] // m.stride)), m.key
+            assert torch.isfinite(out[m.key]).all()
+
+    def test_registry_switches_are_the_models_skips(self, name):
+        assert tuple(getattr(_seeded(name), "skips", ())) == get_variant(name).skips
 
     def test_backward(self, name):
         model = _seeded(name).train()
@@ -44,7 +51,8 @@ class TestVariant:
         model = _seeded(name)
         x = torch.rand(1, 3, 64, 96)
         model.save_pretrained(tmp_path)
-        loaded = get_variant(name).cls.from_pretrained(tmp_path, strict=True).eval()
+        assert json.loads((tmp_path / "config.json").read_text())["working_short_side"] == 256
+        loaded = build_from_folder(tmp_path, name)
         assert set(loaded.state_dict()) == set(model.state_dict())
         with torch.no_grad():
             torch.testing.assert_close(loaded(x)["out"], model(x)["out"])
