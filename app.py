@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -29,6 +30,7 @@ from fcn_demo.models import VARIANTS
 from fcn_demo.pipeline import Analyzer, Requests
 from fcn_demo.runtime import pick_device, release_memory_periodically
 from fcn_demo.samples import list_samples
+from fcn_demo.theme import theme
 from fcn_demo.viz import iou_bars, replay_payload, training_curves
 
 try:  # On a ZeroGPU Space the model step borrows a GPU, in a worker process forked for the call.
@@ -135,70 +137,112 @@ class DemoState:
 def build_demo(st: DemoState) -> gr.Blocks:
     """The page around ``st``: layout here, handlers on DemoState."""
     with gr.Blocks(title="FCN demo: FCN-32s/16s/8s vs U-Net", analytics_enabled=False) as demo:
-        state = gr.State(None)
+        ui = SimpleNamespace(state=gr.State(None))
         gr.Markdown(INTRO, elem_id="intro")
         present = gr.Checkbox(False, label="Presentation mode (larger text, for projectors)", elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
-        with gr.Row(equal_height=False, elem_id="inputs"):
-            with gr.Column(scale=2, min_width=280):
-                image_in = gr.Image(label="Your photo", type="filepath", image_mode=None, height=280,
-                                    sources=["upload", "webcam", "clipboard"], elem_id="image-in", buttons=[])  # fmt: skip
-                run_btn = gr.Button("Segment", variant="primary", elem_id="run")
-                gr.HTML(views.trained_on(st.histories), elem_id="trained-on")
-            with gr.Column(scale=3, min_width=280):
-                gr.HTML('<div class="gallery-head"><b>Samples</b> from the test split, with ground truth: click one</div>')
-                gallery = gr.Gallery(value=[(str(s.image), s.name.replace("_", " ")) for s in st.samples],
-                                     label="Samples", show_label=False, columns=4, height="auto", allow_preview=False,
-                                     object_fit="cover", elem_id="samples", buttons=[])  # fmt: skip
-                status = gr.HTML(views.status(None), elem_id="status")
-                download = gr.DownloadButton("Download masks (PNG, zip)", interactive=False, size="sm", elem_id="download")
+        _inputs_layout(st, ui)
         with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Compare the models", id="compare"):
-                with gr.Row(elem_id="view-controls"):
-                    opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Overlay opacity", buttons=[])
-                    mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label="Show",
-                                    info="error map: samples only (wrong pixels in red)")  # fmt: skip
-                with gr.Row(equal_height=False, elem_id="panels"):
-                    panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
-            with gr.Tab("Skip-layer maps", id="maps"):
-                gr.Markdown((WEB / "maps.md").read_text())
-                with gr.Row():
-                    cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label="Class")
-                    prob_in = gr.Radio(["probability", "raw score"], value="probability", label="Show",
-                                       info="contributions are always raw scores: they are added before the softmax")  # fmt: skip
-                maps_out = gr.HTML(views.skip_maps(None, st.names, 1, True), elem_id="maps-out")
-            with gr.Tab("Live skip ablation", id="ablation"):
-                gr.Markdown((WEB / "ablation.md").read_text())
-                with gr.Row(equal_height=False, elem_id="ablation-row"):
-                    switches, ablation_out = _ablation_layout(st)
-            with gr.Tab("Training replay", id="replay"):
-                gr.Markdown((WEB / "replay.md").read_text())
-                replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
-                gr.HTML(value="", html_template='<div class="replay"></div>', js_on_load=(WEB / "replay.js").read_text(),
-                        replay=replay, elem_id="replay")  # fmt: skip
-            with gr.Tab("Metrics", id="metrics") as metrics_tab:
-                charts = _metrics_layout(st)
+            _tabs_layout(st, ui)
         gr.Markdown((WEB / "attribution.md").read_text(), elem_id="attribution")
-        with gr.Group(visible=False):  # the API endpoint's own components, not shown in the page
-            api_in, api_masks, api_json = gr.Image(type="filepath", label="image"), gr.File(file_count="multiple"), gr.JSON()
-            api_btn = gr.Button()
-
-        controls = [opacity, mode, cls_in, prob_in, *switches]
-        outputs = [state, status, download, *panels, maps_out, *ablation_out]
-        seg = {"preprocess": False, "concurrency_id": "models", "trigger_mode": "always_last", "api_visibility": "undocumented"}
-        picked = gallery.select(friendly(st.pick), controls, [image_in, *outputs], api_name="pick", **seg)
-        photo = gr.on([image_in.upload, run_btn.click], friendly(st.upload), [image_in, *controls], outputs,
-                      api_name="segment_photo", **seg)  # fmt: skip
-        for ev in (picked, photo):
-            ev.success(None, js=SCROLL_TO_RESULTS)
-        view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
-        gr.on([opacity.change, mode.change], st.panels, [state, opacity, mode], panels, api_name="panels", **view)
-        gr.on([cls_in.change, prob_in.change], st.maps, [state, cls_in, prob_in], maps_out, api_name="maps", **view)
-        gr.on([b.change for b in switches], st.ablate, [state, *switches], ablation_out, api_name="ablate", **view)
-        metrics_tab.select(lambda: charts[2](), None, charts[:2], api_visibility="private", show_progress="minimal")
-        api_btn.click(friendly(st.api_segment), api_in, [api_masks, api_json], api_name="segment", preprocess=False,
-                      concurrency_id="models")  # fmt: skip
+        _wire(st, ui)
     return demo
+
+
+def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
+    """The photo, the samples, the status line and the download."""
+    with gr.Row(equal_height=False, elem_id="inputs"):
+        with gr.Column(scale=2, min_width=280):
+            ui.image_in = gr.Image(label="Your photo", type="filepath", image_mode=None, height=280,
+                                   sources=["upload", "webcam", "clipboard"], elem_id="image-in", buttons=[])  # fmt: skip
+            ui.run_btn = gr.Button("Segment", variant="primary", elem_id="run")
+            gr.HTML(views.trained_on(st.histories), elem_id="trained-on")
+        with gr.Column(scale=3, min_width=280):
+            gr.HTML('<div class="gallery-head"><b>Samples</b> from the test split, with ground truth: click one</div>')
+            ui.gallery = gr.Gallery(value=[(str(s.image), s.name.replace("_", " ")) for s in st.samples],
+                                    label="Samples", show_label=False, columns=4, height="auto", allow_preview=False,
+                                    object_fit="cover", elem_id="samples", buttons=[])  # fmt: skip
+            ui.status = gr.HTML(views.status(None), elem_id="status")
+            ui.download = gr.DownloadButton(
+                "Download masks (PNG, zip)", interactive=False, size="sm", elem_id="download"
+            )
+    with gr.Group(visible=False):  # the API endpoint's own components, not shown in the page
+        ui.api_in, ui.api_masks, ui.api_json = (
+            gr.Image(type="filepath", label="image"),
+            gr.File(file_count="multiple"),
+            gr.JSON(),
+        )
+        ui.api_btn = gr.Button()
+
+
+def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
+    with gr.Tab("Compare the models", id="compare"):
+        with gr.Row(elem_id="view-controls"):
+            ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Overlay opacity", buttons=[])
+            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label="Show",
+                               info="error map: samples only (wrong pixels in red)")  # fmt: skip
+        with gr.Row(equal_height=False, elem_id="panels"):
+            ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
+    with gr.Tab("Skip-layer maps", id="maps"):
+        gr.Markdown((WEB / "maps.md").read_text())
+        with gr.Row():
+            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label="Class")
+            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label="Show",
+                                  info="contributions are always raw scores: they are added before the softmax")  # fmt: skip
+        ui.maps_out = gr.HTML(views.skip_maps(None, st.names, 1, True), elem_id="maps-out")
+    with gr.Tab("Live skip ablation", id="ablation"):
+        gr.Markdown((WEB / "ablation.md").read_text())
+        with gr.Row(equal_height=False, elem_id="ablation-row"):
+            ui.switches, ui.ablation_out = _ablation_layout(st)
+    with gr.Tab("Training replay", id="replay"):
+        gr.Markdown((WEB / "replay.md").read_text())
+        replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
+        gr.HTML(value="", html_template='<div class="replay"></div>', js_on_load=(WEB / "replay.js").read_text(),
+                replay=replay, elem_id="replay")  # fmt: skip
+    with gr.Tab("Metrics", id="metrics") as ui.metrics_tab:
+        ui.charts = _metrics_layout(st)
+
+
+def _wire(st: DemoState, ui: SimpleNamespace) -> None:
+    """Events: an input answers every view at once; a view setting redraws from the state alone."""
+    controls = [ui.opacity, ui.mode, ui.cls_in, ui.prob_in, *ui.switches]
+    outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.maps_out, *ui.ablation_out]
+    seg = {
+        "preprocess": False,
+        "concurrency_id": "models",
+        "trigger_mode": "always_last",
+        "api_visibility": "undocumented",
+    }
+    picked = ui.gallery.select(friendly(st.pick), controls, [ui.image_in, *outputs], api_name="pick", **seg)
+    photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(st.upload), [ui.image_in, *controls], outputs,
+                  api_name="segment_photo", **seg)  # fmt: skip
+    for ev in (picked, photo):
+        ev.success(None, js=SCROLL_TO_RESULTS)
+    view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
+    gr.on(
+        [ui.opacity.change, ui.mode.change],
+        st.panels,
+        [ui.state, ui.opacity, ui.mode],
+        ui.panels,
+        api_name="panels",
+        **view,
+    )
+    gr.on(
+        [ui.cls_in.change, ui.prob_in.change],
+        st.maps,
+        [ui.state, ui.cls_in, ui.prob_in],
+        ui.maps_out,
+        api_name="maps",
+        **view,
+    )
+    gr.on(
+        [b.change for b in ui.switches], st.ablate, [ui.state, *ui.switches], ui.ablation_out, api_name="ablate", **view
+    )
+    ui.metrics_tab.select(
+        lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
+    )
+    ui.api_btn.click(friendly(st.api_segment), ui.api_in, [ui.api_masks, ui.api_json], api_name="segment",
+                     preprocess=False, concurrency_id="models")  # fmt: skip
 
 
 def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
@@ -207,7 +251,10 @@ def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
     for name in (n for n in st.names if VARIANTS[n].skips):
         with gr.Column(scale=2, min_width=260):
             with gr.Row():
-                switches += [gr.Checkbox(True, label=f"{VARIANTS[name].title}: {p} skip", min_width=120) for p in VARIANTS[name].skips]
+                switches += [
+                    gr.Checkbox(True, label=f"{VARIANTS[name].title}: {p} skip", min_width=120)
+                    for p in VARIANTS[name].skips
+                ]
             outs.append(gr.HTML(views.ablation(None, name, ()), elem_classes=["panel"], elem_id=f"ablate-{name}"))
     with gr.Column(scale=1, min_width=220):
         outs.append(gr.HTML(views.reference(None, st.names[0]), elem_classes=["panel"], elem_id="ablate-ref"))
@@ -218,8 +265,12 @@ def _metrics_layout(st: DemoState) -> tuple:
     """The test-split table, where the weights came from, and the charts drawn on first visit."""
     metrics = views.read_metrics([m.folder for m in st.loaded.values()])
     gr.HTML(views.metrics_tables(metrics), elem_id="metrics-table")
-    bars = gr.Image(show_label=False, interactive=False, format="png", buttons=[], visible=bool(metrics), elem_id="iou-bars")
-    curves = gr.Image(show_label=False, interactive=False, format="png", buttons=[], visible=bool(st.histories), elem_id="curves")
+    bars = gr.Image(
+        show_label=False, interactive=False, format="png", buttons=[], visible=bool(metrics), elem_id="iou-bars"
+    )
+    curves = gr.Image(
+        show_label=False, interactive=False, format="png", buttons=[], visible=bool(st.histories), elem_id="curves"
+    )
     gr.HTML(views.provenance(st.loaded, st.histories), elem_id="provenance")
     drawn = {}
 
@@ -234,19 +285,8 @@ def _metrics_layout(st: DemoState) -> tuple:
 
 def launch_kwargs() -> dict:
     """Theme, CSS and server settings (Gradio 6 takes theme/css in launch())."""
-    theme = gr.themes.Soft(primary_hue="orange", neutral_hue="slate",
-                           font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"])  # fmt: skip
-    # Darker shades where the Soft theme's text falls below WCAG AA contrast (4.5:1; axe-core checks it).
-    theme = theme.set(
-        body_text_color_subdued="*neutral_600", block_label_text_color="*primary_800", block_title_text_color="*primary_800",
-        block_info_text_color="*neutral_600", color_accent="*primary_700", color_accent_soft="*primary_100",
-        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
-        button_primary_text_color="white", checkbox_border_color="*neutral_500", input_border_color="*neutral_400",
-        checkbox_label_text_color="*neutral_800", checkbox_label_background_fill_selected="*primary_700",
-        checkbox_label_border_color_selected="*primary_700",
-    )  # fmt: skip
     return {
-        "theme": theme,
+        "theme": theme(),
         "css": (WEB / "app.css").read_text(),
         "head": (WEB / "head.html").read_text(),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
