@@ -12,9 +12,10 @@ speed during the run hits all of them alike; the report says how much CPU other 
    and bf16 autocast where runtime.autocast_dtype picks it, as the app runs), and the backbone's share.
    The app itself always runs the models at shorter side 256 px (the training scale), whatever the
    upload's size: the 256 px column is what a visitor waits for.
-2. The headline: one 512x512 upload through everything the app does for it (decode and checks, all
-   four models, mask export, the four overlays, the skip-layer maps of the maps tab, the ablation
-   tab, encoding every picture sent to the browser) against ONE forward pass of torchvision's
+2. The headline: one 512x512 upload through the app's own handler (app.DemoState.segment: the
+   request layer's checks and model step, with every skip ablation from the same forward pass; mask
+   export; every view it answers at once: four panels, the skip-layer maps, the ablation tab, all
+   pictures encoded for the browser) against ONE forward pass of torchvision's
    fcn_resnet50 / fcn_resnet101 on the same 512x512 image, fp32 as the pytorch/FCN Space runs it
    (random weights: speed does not depend on their values).
 3. Training throughput (images/s) of train.py's step on three paths: bf16 autocast + channels_last,
@@ -40,22 +41,25 @@ from common import REPO, OtherLoad, warn_if_busy
 from PIL import Image
 
 from fcn_demo.evaluate import update_readme
+from fcn_demo.export import MaskFiles
 from fcn_demo.hub import HubConfig, load_models
-from fcn_demo.models import VARIANTS, get_variant
-from fcn_demo.pipeline import Segmenter, export_masks, load_input, match_ground_truth
+from fcn_demo.inputs import load_input
+from fcn_demo.models import VARIANTS
 from fcn_demo.runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, reduced_dtype
 from fcn_demo.samples import list_samples
 from fcn_demo.train import make_model, recipe_config, train_step
-from fcn_demo.viz import heatmaps, overlay
 
 
-def embedded_models(device) -> dict[str, torch.nn.Module]:
-    """The embedded checkpoints (no Hub: a benchmark must not wait on the network), as the app loads them."""
+def app_state(device):
+    """The app's own server-side state around the embedded checkpoints (no Hub: a benchmark must not
+    wait on the network), so the benchmark calls the very handler the page calls."""
+    import app
+
     loaded = load_models(device=device, config=HubConfig(enabled=False))
     bad = {n: m.error for n, m in loaded.items() if m.model is None}
     if bad:
         raise SystemExit(f"checkpoints missing or invalid: {bad}")
-    return {n: m.model for n, m in loaded.items()}
+    return app.DemoState(loaded, device)
 
 
 # ---------------------------------------------------------------------------- 1. per variant
@@ -100,54 +104,28 @@ def variant_contenders(models, device, dtype, sizes) -> dict:
 # ---------------------------------------------------------------------------- 2. one upload vs torchvision
 
 
-def _encode(picture, fmt: str) -> int:
-    """Encode as Gradio does for an output of that ``format``; returns the size (keeps the work observable)."""
-    im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
-    buf = io.BytesIO()
-    im.save(buf, fmt)
-    return buf.tell()
-
-
 STAGES = {
-    "decode": "decoding and checking the upload",
-    "models": "the four models (working size 256 px, masks at display size)",
-    "export": "mask export (palette PNGs at full size, zip)",
-    "draw": "drawing: four overlays, four rows of skip-layer maps, three ablation overlays",
-    "encode": "encoding those eleven pictures for the browser (Gradio: overlays JPEG, maps palette PNG)",
+    "models": "the model step (the one GPU call on ZeroGPU): four models, every skip ablation, metrics",
+    "views": "the rest of the app's handler: checking the upload, mask export, drawing and encoding every view",
 }
 
 
-def app_request(models: dict, device, data: bytes, out: Path, stages: dict[str, list[float]]) -> int:
-    """Everything app.py does for one upload: on_segment, then on_maps and on_ablate (their default
-    settings), which the page triggers right after it; the time of each of :data:`STAGES` is appended
-    to ``stages``. A fresh Segmenter: nothing comes from a cache. Keep in step with app.py's handlers."""
-    t = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        t.append(time.perf_counter())
-        stages[stage].append(t[-1] - t[-2])
-
-    seg = Segmenter(models, device)
-    image = load_input(data)
-    gt, sample = match_ground_truth(image)
-    lap("decode")
-    results = seg.segment(image, list(models))
-    lap("models")
-    export_masks(image, results, out, sample or "image")
-    lap("export")
-    pictures = [(overlay(image.rgb, r.mask, 0.55), "JPEG") for r in results.values()]  # the compare tab
-    for name, r in results.items():  # the skip-layer maps tab: class "pet", probabilities
-        maps = [(key, caption, r.maps[key]) for key, caption in get_variant(name).maps if key in r.maps]
-        pictures.append((heatmaps(image.rgb, maps, r.work_size, 1, True, get_variant(name).title), "PNG"))
-    ablation = [n for n in ("fcn16s", "fcn8s", "fcn32s") if n in results]  # all skips on: cached results
-    pictures += [(overlay(image.rgb, seg.segment(image, [n])[n].mask, 0.55), "JPEG") for n in ablation]
-    lap("draw")
-    size = sum(_encode(p, fmt) for p, fmt in pictures)
-    lap("encode")
-    return size
+def app_request(st, data: bytes, out: Path, stages: dict[str, list[float]]) -> int:
+    """Everything the app does for one upload: its own handler (``DemoState.segment``, which answers
+    every view at once), with the result cache emptied so the models run. The time of each of
+    :data:`STAGES` is appended to ``stages``."""
+    st.requests.clear()
+    st.files = MaskFiles(root=out)
+    t0 = time.perf_counter()
+    outputs = st.segment(data, 0.55, "overlay", 1, "probability", *[True] * len(st.skips))
+    total = time.perf_counter() - t0
+    analysis = outputs[0]
+    stages["models"].append(analysis.ms / 1000)
+    stages["views"].append(total - analysis.ms / 1000)
+    return sum(len(o) for o in outputs[3:] if isinstance(o, str))
 
 
-def upload_contenders(models, device, stages: dict[str, list[float]], out: Path) -> dict:
+def upload_contenders(st, device, stages: dict[str, list[float]], out: Path) -> dict:
     """The app's whole request for a 512x512 upload (its stages go to ``stages``), and one fp32 forward
     of torchvision's fcn_resnet50 and fcn_resnet101 on the same image."""
     from torchvision.models.segmentation import fcn_resnet50, fcn_resnet101
@@ -158,7 +136,7 @@ def upload_contenders(models, device, stages: dict[str, list[float]], out: Path)
     data = buf.getvalue()
     x = torch.from_numpy(load_input(data).rgb).permute(2, 0, 1).float().div(255)[None].to(device)
     n = iter(range(10**6))
-    contenders = {"app": lambda: app_request(models, device, data, out / str(next(n)), stages)}
+    contenders = {"app": lambda: app_request(st, data, out / str(next(n)), stages)}
     for label, ctor in (("fcn_resnet50", fcn_resnet50), ("fcn_resnet101", fcn_resnet101)):
         net = ctor(weights=None, weights_backbone=None).eval().to(device)
 
@@ -261,7 +239,7 @@ def markdown(rows, vs, tp, heap, device, dtype, threads, other: float | None) ->
         "",
         "| All of the app's work for one 512x512 upload vs ONE torchvision forward (fp32, 512x512) | Ratio |",
         "|---|---|",
-        f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 1.0, stretch <= 0.5) | "
+        f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 0.35) | "
         f"**{vs['app'] / ref:.2f}** |",
         f"| vs fcn_resnet50 | {vs['app'] / vs['fcn_resnet50']:.2f} |",
         *(f"| of which {what} | {vs[k] / ref:.2f} |" for k, what in STAGES.items()),
@@ -322,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     device = pick_device()
     dtype = autocast_dtype(device)
-    models = embedded_models(device)
+    st = app_state(device)
+    models = st.analyzer.models
     print(f"device {device}, autocast {dtype}, torch {torch.__version__}, threads {torch.get_num_threads()}")
 
     print(f"1-2. every variant at {args.sizes} px and one 512x512 upload through the app vs torchvision "
@@ -330,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(tempfile.mkdtemp(prefix="fcn-demo-speed-"))
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     contenders = {
-        **upload_contenders(models, device, stages, out),
+        **upload_contenders(st, device, stages, out),
         **variant_contenders(models, device, dtype, args.sizes),
     }
     raw = rounds(contenders, args.repeat)

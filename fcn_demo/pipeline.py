@@ -219,3 +219,8 @@ class Requests:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return result
+
+    def clear(self) -> None:
+        """Forget every cached analysis (the benchmark times uncached requests)."""
+        with self._lock:
+            self._cache.clear()
