@@ -165,3 +165,16 @@ def test_cold_start_under_10_seconds():
         if times[-1] <= budget:
             break
     assert min(times) <= budget, f"app.py took {', '.join(f'{t:.1f}' for t in times)} s to serve its page"
+
+
+def test_the_readme_python_example_runs_as_written(app_url, monkeypatch, capsys):
+    """The README's gradio_client block, run against the test server (the only change is its URL)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n", section.index("```python") + 9)]
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    monkeypatch.chdir(REPO_ROOT)
+    exec(compile(code.replace("http://127.0.0.1:7860/", app_url), "README.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert printed[0].endswith("Bengal_193_fcn32s.png")
+    assert "'miou'" in printed[1] and "'border_iou'" in printed[1]
