@@ -219,25 +219,12 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     for ev in (picked, photo):
         ev.success(None, js=SCROLL_TO_RESULTS)
     view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
-    gr.on(
-        [ui.opacity.change, ui.mode.change],
-        st.panels,
-        [ui.state, ui.opacity, ui.mode],
-        ui.panels,
-        api_name="panels",
-        **view,
-    )
-    gr.on(
-        [ui.cls_in.change, ui.prob_in.change],
-        st.maps,
-        [ui.state, ui.cls_in, ui.prob_in],
-        ui.maps_out,
-        api_name="maps",
-        **view,
-    )
-    gr.on(
-        [b.change for b in ui.switches], st.ablate, [ui.state, *ui.switches], ui.ablation_out, api_name="ablate", **view
-    )
+    for name, fn, inputs, out in (
+        ("panels", st.panels, [ui.opacity, ui.mode], ui.panels),
+        ("maps", st.maps, [ui.cls_in, ui.prob_in], ui.maps_out),
+        ("ablate", st.ablate, ui.switches, ui.ablation_out),
+    ):
+        gr.on([box.change for box in inputs], fn, [ui.state, *inputs], out, api_name=name, **view)
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
     )

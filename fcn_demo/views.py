@@ -79,7 +79,9 @@ def panel(a: Analysis | None, name: str, opacity: float = 0.55, mode: str = "ove
     m = a.models.get(name)
     if m is None:
         why = why_unavailable(a.unavailable.get(name))
-        return _title(name) + f'<div class="panel-missing">{html.escape(v.title)} is unavailable: {html.escape(why)}</div>'
+        return (
+            _title(name) + f'<div class="panel-missing">{html.escape(v.title)} is unavailable: {html.escape(why)}</div>'
+        )
     picture, alt = panel_picture(a, m, opacity, mode)
     pet = m.class_fractions()[CLASSES.index("pet")]
     stats = _stat("forward", f"{m.ms:.0f} ms") + _stat("pet", f"{pet:.0%} of image") + _scores(m.metrics)
@@ -92,7 +94,9 @@ def panel(a: Analysis | None, name: str, opacity: float = 0.55, mode: str = "ove
 def status(a: Analysis | None) -> str:
     """The line under the input: what was segmented, how, and what to watch out for."""
     if a is None:
-        return '<div class="status muted">Pick a sample or upload a photo: the four models segment it side by side.</div>'
+        return (
+            '<div class="status muted">Pick a sample or upload a photo: the four models segment it side by side.</div>'
+        )
     h, w = a.original_size
     what = (
         f"sample <b>{html.escape(a.sample)}</b> (test split, with ground truth)"
@@ -131,7 +135,9 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool)
         maps = [(s.key, s.caption, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
         picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title)
         what = "probability" if probability else "raw score"
-        alt = f"{v.title}'s maps of {a.label} for class {CLASSES[cls]} ({what}): " + "; ".join(s.caption for s in v.maps)
+        alt = f"{v.title}'s maps of {a.label} for class {CLASSES[cls]} ({what}): " + "; ".join(
+            s.caption for s in v.maps
+        )
         rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img"))
     return f'<div class="heatmaps" data-image="{html.escape(a.label)}">{"".join(rows)}</div>'
 
@@ -228,7 +234,9 @@ def _table(head: list[str], rows: list[list[str]], caption: str) -> str:
 
 def read_metrics(folders: list) -> dict | None:
     """metrics.json beside the model folders (or in the repo's checkpoints/)."""
-    for p in [Path(f).parent / "metrics.json" for f in folders if f is not None] + [REPO_ROOT / "checkpoints" / "metrics.json"]:
+    for p in [Path(f).parent / "metrics.json" for f in folders if f is not None] + [
+        REPO_ROOT / "checkpoints" / "metrics.json"
+    ]:
         try:
             return json.loads(p.read_text())
         except (OSError, ValueError):
@@ -269,4 +277,6 @@ def provenance(loaded: dict, histories: dict) -> str:
             str(h.epochs[-1].epoch) if h else "–",
             f"{wall / 60:.1f} min" if wall else "–",
         ])  # fmt: skip
-    return _table(["Model", "Weights from", "Saved epoch", "Epochs", "Training time"], rows, "Where the weights came from")
+    return _table(
+        ["Model", "Weights from", "Saved epoch", "Epochs", "Training time"], rows, "Where the weights came from"
+    )

@@ -1,14 +1,19 @@
 """The page as a person sees it: headless Chromium (Debian's, through Playwright) against the app.
 
-Saves the screenshots the README shows to docs/screenshots/. Skips when Chromium or Playwright
-is missing; CI installs both (`apt-get install chromium chromium-driver`, `pip install playwright`).
+A student at a desk (1440x900), on a phone (390x844) and a class in front of a projector (1280x720):
+results that belong to the last click only, no sideways scrolling, results in view, axe-core's
+accessibility rules, the keyboard. Saves the screenshots the README shows to docs/screenshots/.
+Skips when Chromium or Playwright is missing; CI installs both (`apt-get install chromium
+chromium-driver`, `pip install -r requirements-dev.txt`).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import shutil
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,7 @@ from PIL import Image
 
 from fcn_demo.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
+from fcn_demo.samples import list_samples
 
 pytestmark = pytest.mark.slow
 
@@ -24,93 +30,289 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # fmt: skip
+DESK, PHONE, PROJECTOR = {"width": 1440, "height": 900}, {"width": 390, "height": 844}, {"width": 1280, "height": 720}
+SAMPLES = [s.name for s in list_samples()]  # the gallery's order
+SAMPLE = "Bengal_193"  # the desk page's image (the README's screenshots)
+TITLES = {n: v.title for n, v in VARIANTS.items()}
+SKIP_NETS = [n for n, v in VARIANTS.items() if v.skips]
+TABS = ["Compare the models", "Skip-layer maps", "Live skip ablation", "Training replay", "Metrics"]
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install chromium chromium-driver)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
-        pg.set_default_timeout(120_000)
-        pg.goto(app_url, wait_until="load")
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@contextmanager
+def opened(browser, url: str, viewport: dict):
+    """A fresh page on the app at ``viewport``, the gallery loaded."""
+    pg = browser.new_page(viewport=viewport, device_scale_factor=1)
+    pg.set_default_timeout(120_000)
+    try:
+        pg.goto(url, wait_until="load")
         pg.wait_for_selector("#samples img")
         yield pg
-        browser.close()
+    finally:
+        pg.close()
 
 
-def _element_pixels(locator) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=np.float32)
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    """The desk page most tests share; each test first makes sure it shows what it needs."""
+    with opened(browser, app_url, DESK) as pg:
+        yield pg
 
 
-def _tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(400)
+# ---------------------------------------------------------------------------- helpers
 
 
-def test_sample_fills_four_panels(page):
-    page.locator("#samples img").nth(4).click()
-    for name in VARIANTS:
-        page.wait_for_selector(f"#panel-{name} .panel-image img")
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Segmented')")
-    for name in VARIANTS:
-        pixels = _element_pixels(page.locator(f"#panel-{name} .panel-image img"))
-        assert pixels.std() > 10, f"{name} panel looks blank"
-    assert "pixel acc" in page.locator(f"#panel-{next(iter(VARIANTS))}").inner_text()
+def pick(page, name: str) -> None:
+    """Click sample ``name`` in the gallery and wait until every panel shows it."""
+    page.locator("#samples img").nth(SAMPLES.index(name)).click()
+    wait_for_image(page, name)
+
+
+def wait_for_image(page, name: str) -> None:
+    page.wait_for_function(
+        """([name, n]) => document.querySelector('#status .status')?.dataset.image === name
+             && [...document.querySelectorAll('#panels img.panel-img')].filter(i => i.alt.includes(` of ${name} `)).length === n""",
+        arg=[name, len(VARIANTS)],
+    )
+
+
+def show(page, name: str = SAMPLE) -> None:
+    """Make ``page`` show the Compare tab for sample ``name`` (segmenting it only if needed)."""
+    tab(page, TABS[0])
+    if page.locator("#status .status").get_attribute("data-image") != name:
+        pick(page, name)
+
+
+def tab(page, name: str) -> None:
+    """Open tab ``name``: from the tab bar, or from its "More tabs" menu where a narrow screen put it."""
+    button = page.get_by_role("tab", name=name)
+    if button.count() and button.is_visible():
+        button.click()
+    else:
+        page.get_by_role("button", name="More tabs").click()
+        page.locator(".overflow-dropdown button", has_text=name).click()
+    page.get_by_role("tab", name=name, selected=True).wait_for()
+    page.wait_for_timeout(300)
+
+
+def wait_alts(page, selector: str, part: str) -> None:
+    """Wait until every picture in ``selector`` has ``part`` in its alt text (the redraw landed)."""
+    page.wait_for_function(
+        "([sel, part]) => { const imgs = [...document.querySelectorAll(sel)];"
+        " return imgs.length > 0 && imgs.every(i => i.alt.includes(part)); }",
+        arg=[selector, part],
+    )
+
+
+def picture(img) -> np.ndarray:
+    """The pixels of an inline ``<img>`` (a data URL), as the server drew them."""
+    src = img.get_attribute("src")
+    assert src and src.startswith("data:image/"), f"not an inline picture: {str(src)[:60]}"
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"), dtype=np.float32)
+
+
+def panel_img(page, name: str):
+    return page.locator(f"#panel-{name} img.panel-img")
+
+
+def download(page, folder: Path) -> Path:
+    """Click "Download masks" and save the file in ``folder``."""
+    with page.expect_download() as info:
+        page.locator("#download").click()
+    path = folder / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def page_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def top_after_scrolling(page, selector: str, below: float) -> float:
+    """Where ``selector``'s top ends up once the page's smooth scroll brought it above ``below`` (or gave up)."""
+    top = page.locator(selector).bounding_box()["y"]
+    for _ in range(50):
+        page.wait_for_timeout(200)
+        top, last = page.locator(selector).bounding_box()["y"], top
+        if top <= below and top == last:
+            break
+    return top
+
+
+def reachable(page, locator, width: int) -> None:
+    """``locator`` can be tapped: visible, not covered, inside the screen's width (no sideways scroll)."""
+    locator.scroll_into_view_if_needed()
+    locator.click(trial=True, timeout=10_000)  # Playwright's actionability checks, without the click
+    box = locator.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, f"{locator} is outside the screen: {box}"
+
+
+def texts_of(page, selector: str, attr: str = "alt") -> list[str]:
+    return page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
+
+
+# ---------------------------------------------------------------------------- the desk (1440x900)
+
+
+def test_a_sample_fills_four_panels(page):
+    pick(page, SAMPLE)
+    for name, title in TITLES.items():
+        img = panel_img(page, name)
+        assert img.get_attribute("alt") == f"{title} mask of {SAMPLE} over the photo"
+        assert picture(img).std() > 10, f"{name} panel looks blank"
+        assert "pixel acc" in page.locator(f"#panel-{name}").inner_text()
     page.wait_for_timeout(500)
     page.screenshot(path=SHOTS / "compare.png", full_page=True)
 
 
+def test_three_quick_clicks_show_only_the_last(page, app_url, tmp_path):
+    """A newer input supersedes an older one: 150 ms between clicks, only the last sample lands."""
+    from gradio_client import Client, handle_file
+
+    show(page)
+    clicks = ["Abyssinian_202", "Bengal_45", "american_bulldog_62"]
+    assert SAMPLE not in clicks
+    last = clicks[-1]
+    for i, name in enumerate(clicks):
+        if i:
+            page.wait_for_timeout(150)
+        page.locator("#samples img").nth(SAMPLES.index(name)).click()
+    wait_for_image(page, last)
+    page.wait_for_timeout(3000)  # a stale answer still on its way would land now
+    status = page.locator("#status .status")
+    assert status.get_attribute("data-image") == last
+    assert f"sample {last} " in status.inner_text()
+    photo = page.locator("#image-in img").get_attribute("src")
+    assert photo.endswith(f"/{last}.jpg"), f"'Your photo' is not the last click: {photo}"
+    assert texts_of(page, "#panels img") == [f"{t} mask of {last} over the photo" for t in TITLES.values()]
+    assert download(page, tmp_path).name == f"{last}_masks.zip"
+
+    # The scores are the last sample's: the same numbers as the API gives for it, not the first's.
+    client = Client(app_url, verbose=False, download_files=False)
+    scores = {}
+    for name in (clicks[0], last):
+        _, summary = client.predict(handle_file(str(REPO_ROOT / "samples" / f"{name}.jpg")), api_name="/segment")
+        scores[name] = {n: m["metrics"] for n, m in summary["models"].items()}
+    for n in VARIANTS:
+        text = " ".join(page.locator(f"#panel-{n} .panel-stats").inner_text().split())
+        want = f"pixel acc {scores[last][n]['pixel_acc']:.3f} mIoU {scores[last][n]['miou']:.3f}"
+        assert want in text, f"{n}: {text!r} lacks {want!r}"
+    assert scores[clicks[0]] != scores[last], "the check cannot tell the two samples apart"
+
+    tab(page, "Skip-layer maps")
+    assert page.locator("#maps-out .heatmaps").get_attribute("data-image") == last
+    alts = texts_of(page, "#maps-out img")
+    assert len(alts) == len(VARIANTS) and all(f" of {last} " in a for a in alts), alts
+    tab(page, "Live skip ablation")
+    alts = texts_of(page, "#ablation-row img")
+    assert len(alts) == len(SKIP_NETS) + 1 and all(f" of {last} " in a for a in alts), alts
+    tab(page, TABS[0])
+
+
 def test_download_masks(page, tmp_path):
-    with page.expect_download() as info:
-        page.locator("#download").click()
-    path = tmp_path / info.value.suggested_filename
-    info.value.save_as(path)
-    assert path.name.endswith("_masks.zip")
+    show(page)
+    path = download(page, tmp_path)
+    assert path.name == f"{SAMPLE}_masks.zip"
+    size = Image.open(REPO_ROOT / "samples" / f"{SAMPLE}.jpg").size
     with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    assert sorted(n for n in names if n.endswith(".png")) == sorted(
-        f"{path.name.removesuffix('_masks.zip')}_{n}.png" for n in VARIANTS
-    )
+        assert sorted(zf.namelist()) == sorted(f"{SAMPLE}_{n}.png" for n in VARIANTS)
+        for n in zf.namelist():
+            assert Image.open(io.BytesIO(zf.read(n))).size == size, f"{n} is not at the image's size"
 
 
 def test_error_map_toggle(page):
-    name = next(iter(VARIANTS))
-    img = page.locator(f"#panel-{name} .panel-image img")
-    before = img.get_attribute("src")
-    page.locator(f"#panel-{name}").get_by_label("error map").check()
-    page.wait_for_function(
-        "([sel, src]) => document.querySelector(sel)?.getAttribute('src') !== src",
-        arg=[f"#panel-{name} .panel-image img", before],
-    )
+    show(page)
+    before = {n: picture(panel_img(page, n)) for n in VARIANTS}
+    page.locator("#view-controls").get_by_label("error map").check()
+    wait_alts(page, "#panels img", "error map of")
+    for n in VARIANTS:
+        assert np.abs(picture(panel_img(page, n)) - before[n]).mean() > 1, f"{n}: the error map looks like the overlay"
+        assert "% of pixels wrong" in panel_img(page, n).get_attribute("alt")
     page.wait_for_timeout(300)
     page.locator("#panels").screenshot(path=SHOTS / "error_map.png")
-    page.locator(f"#panel-{name}").get_by_label("error map").uncheck()
+    page.locator("#view-controls").get_by_label("overlay").check()
+    wait_alts(page, "#panels img", "over the photo")
+
+
+def test_arrow_keys_redraw_the_overlay(page):
+    """Keyboard users move the opacity slider with the arrow keys: each change redraws."""
+    show(page)
+    img = panel_img(page, "fcn8s")
+    before = img.get_attribute("src")
+    slider = page.locator("#view-controls input[type=range]")
+    slider.focus()
+    for _ in range(3):
+        slider.press("ArrowRight")
+    page.wait_for_function("(src) => document.querySelector('#panel-fcn8s img.panel-img').src !== src", arg=before)
+    assert float(slider.input_value()) == pytest.approx(0.70)
+    for _ in range(3):
+        slider.press("ArrowLeft")
+    page.wait_for_function("(src) => document.querySelector('#panel-fcn8s img.panel-img').src === src", arg=before)
+
+
+def test_result_images_say_what_they_show(page):
+    """Alt text on every result picture names the model and the image."""
+    show(page)
+    seen = []
+    for name, selector in zip(TABS, ("#panels img", "#maps-out img", "#ablation-row img")):
+        tab(page, name)
+        alts = texts_of(page, selector)
+        assert alts, f"no pictures in {selector}"
+        for alt in alts:
+            assert f" of {SAMPLE} " in (alt or ""), f"{selector}: {alt!r} does not name the image"
+            assert any(alt.startswith(t) for t in TITLES.values()), f"{selector}: {alt!r} does not name the model"
+        seen += alts
+    assert len(set(seen)) == len(seen), "two pictures share an alt text"
+    tab(page, TABS[0])
 
 
 def test_skip_maps_tab(page):
-    _tab(page, "Skip-layer maps")
-    page.wait_for_selector(".heatmap img")
-    assert page.locator(".heatmap img").count() == len(VARIANTS)
+    show(page)
+    tab(page, "Skip-layer maps")
+    assert page.locator("#maps-out .heatmaps").get_attribute("data-image") == SAMPLE
+    maps = page.locator("#maps-out img.heatmap-img")
+    assert maps.count() == len(VARIANTS)
+    assert all("for class pet" in a for a in texts_of(page, "#maps-out img"))
+    page.wait_for_timeout(300)
     page.screenshot(path=SHOTS / "skip_maps.png", full_page=True)
+    before = picture(maps.first)
+    page.get_by_role("radio", name="border").check()
+    wait_alts(page, "#maps-out img", "for class border")
+    assert np.abs(picture(maps.first) - before).mean() > 1, "the border class's maps look like the pet's"
+    page.get_by_role("radio", name="pet").check()
+    wait_alts(page, "#maps-out img", "for class pet")
 
 
 def test_live_ablation(page):
-    _tab(page, "Live skip ablation")
-    page.wait_for_selector("#ablate-8 img")
-    page.get_by_label("pool3 skip (stride 8)").uncheck()
-    # The stats line names what was removed once the re-run is back (the mask itself only changes
-    # where pool3 mattered, which a random-weight test checkpoint may not show).
-    page.get_by_text("removed: pool3", exact=False).wait_for()
+    show(page)
+    tab(page, "Live skip ablation")
+    img = page.locator("#ablate-fcn16s img.panel-img")
+    before = picture(img)
+    switch = page.get_by_label("FCN-16s: pool4 skip")
+    switch.uncheck()
+    wait_alts(page, "#ablate-fcn16s img", "with pool4 switched off")
+    changed = (np.abs(picture(img) - before).max(axis=2) > 40).mean()
+    assert changed > 0.01, f"switching pool4 off changed only {changed:.2%} of FCN-16s's picture"
+    assert "switched off: pool4" in page.locator("#ablate-fcn16s").inner_text()
+    page.wait_for_timeout(300)
     page.screenshot(path=SHOTS / "ablation.png", full_page=True)
-    page.get_by_label("pool3 skip (stride 8)").check()
+    switch.check()
+    wait_alts(page, "#ablate-fcn16s img", "with nothing switched off")
 
 
 def test_training_replay_plays_in_the_browser(page):
-    _tab(page, "Training replay")
+    tab(page, "Training replay")
     label = page.locator("#replay .replay-epoch")
     label.wait_for()
     assert label.inner_text().startswith("Epoch 0")
@@ -123,19 +325,38 @@ def test_training_replay_plays_in_the_browser(page):
     assert requests == [], f"playback must not call the server: {requests}"
     page.locator("#replay .replay-play").click()  # pause
     page.screenshot(path=SHOTS / "replay.png", full_page=True)
+    tab(page, TABS[0])
 
 
 def test_metrics_tab(page):
-    _tab(page, "Metrics")
-    page.wait_for_selector("#provenance")
+    tab(page, "Metrics")
+    page.wait_for_selector("#metrics-table table")
     page.wait_for_selector("#iou-bars img")  # the charts are drawn on the first visit
     page.wait_for_selector("#curves img")
     assert "FCN-8s" in page.locator("#provenance").inner_text()
+    assert "FCN-8s" in page.locator("#metrics-table").inner_text()
+    page.wait_for_timeout(300)
     page.screenshot(path=SHOTS / "metrics.png", full_page=True)
+    tab(page, TABS[0])
+
+
+def test_presentation_mode_makes_text_larger(page):
+    show(page)
+    probes = ["#intro p", "#panel-fcn8s .panel-stats", "[role=tab]"]
+    size = "(sels) => sels.map(s => parseFloat(getComputedStyle(document.querySelector(s)).fontSize))"
+    before = page.evaluate(size, probes)
+    box = page.get_by_label("Presentation mode", exact=False)
+    box.check()
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    after = page.evaluate(size, probes)
+    assert all(a >= 1.15 * b for a, b in zip(after, before)), f"font sizes {before} -> {after}"
+    box.uncheck()
+    page.wait_for_function("() => !document.documentElement.classList.contains('present')")
+    assert page.evaluate(size, probes) == before
 
 
 def test_bad_upload_shows_a_message_and_the_page_keeps_working(page, tmp_path):
-    _tab(page, "Compare the models")
+    tab(page, TABS[0])
     bad = tmp_path / "holiday.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 300)  # a JPEG cut off after its first bytes
     clear = page.locator("#image-in").get_by_role("button", name="Clear")
@@ -145,5 +366,72 @@ def test_bad_upload_shows_a_message_and_the_page_keeps_working(page, tmp_path):
     page.get_by_text("truncated", exact=False).first.wait_for()
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=SHOTS / "bad_input.png")
-    page.locator("#samples img").nth(9).click()
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('american_bulldog')")
+    pick(page, "american_bulldog_25")
+
+
+# ---------------------------------------------------------------------------- phone, projector, axe-core
+
+
+def test_phone_no_sideways_scrolling_and_everything_reachable(browser, app_url):
+    w = PHONE["width"]
+    with opened(browser, app_url, PHONE) as pg:
+        assert page_width(pg) == w, "the page scrolls sideways before any image"
+        pick(pg, "Bengal_27")
+        assert page_width(pg) == w, "the page scrolls sideways after segmenting"
+        boxes = [pg.locator(f"#panel-{n}").bounding_box() for n in VARIANTS]
+        for upper, lower in zip(boxes, boxes[1:]):
+            assert lower["y"] >= upper["y"] + upper["height"] - 1, f"panels not stacked: {boxes}"
+        assert all(b["x"] >= 0 and b["x"] + b["width"] <= w for b in boxes), boxes
+        controls = [pg.get_by_label("Presentation mode", exact=False), pg.locator("#image-in button").first,
+                    pg.locator("#run"), *pg.locator("#samples img").all(), pg.locator("#download"),
+                    pg.locator("#view-controls input[type=range]"), pg.locator("#view-controls input[type=number]"),
+                    *pg.locator("#view-controls label:has(input[type=radio])").all()]  # fmt: skip
+        for c in controls:
+            reachable(pg, c, w)
+        pg.evaluate("window.scrollTo(0, 0)")
+        pg.wait_for_timeout(300)
+        pg.screenshot(path=SHOTS / "phone.png", full_page=True)
+        per_tab = {
+            "Skip-layer maps": "#tabs [role=tabpanel]:visible label:has(input[type=radio])",
+            "Live skip ablation": "#ablation-row label:has(input[type=checkbox])",
+            "Training replay": "#replay button, #replay input",
+            "Metrics": "#metrics-table, #provenance",
+        }
+        more = pg.get_by_role("button", name="More tabs")
+        for name, selector in per_tab.items():
+            button = pg.get_by_role("tab", name=name)
+            reachable(pg, button if button.count() and button.is_visible() else more, w)
+            tab(pg, name)
+            pg.wait_for_selector(selector.split(",")[0])
+            items = pg.locator(selector).all()
+            assert items, f"nothing matches {selector} in {name}"
+            for c in items:
+                reachable(pg, c, w)
+            assert page_width(pg) == w, f"the {name} tab scrolls sideways"
+
+
+def test_projector_brings_the_results_into_view(browser, app_url):
+    h = PROJECTOR["height"]
+    with opened(browser, app_url, PROJECTOR) as pg:
+        assert pg.locator("#panels").bounding_box()["y"] > h, "the panels start in view: this test proves nothing"
+        pick(pg, "Abyssinian_63")
+        top = top_after_scrolling(pg, "#panels", h - 250)
+        assert 0 <= top <= h - 250, f"after a click the panels start at y={top:.0f} of {h}"
+        pg.screenshot(path=SHOTS / "projector.png")
+
+
+@pytest.mark.parametrize("viewport", [DESK, PHONE], ids=["1440x900", "390x844"])
+def test_axe_core_finds_no_serious_violations(browser, app_url, viewport):
+    from axe_playwright_python.sync_playwright import Axe
+
+    with opened(browser, app_url, viewport) as pg:
+        pick(pg, "Abyssinian_224")
+        pg.wait_for_timeout(500)
+        violations = Axe().run(pg).response["violations"]
+    by_impact = {}
+    for v in violations:
+        by_impact.setdefault(v["impact"], []).append(f"{v['id']} ({len(v['nodes'])}: {v['nodes'][0]['target']})")
+    size = f"{viewport['width']}x{viewport['height']}"
+    print(f"axe-core at {size}:", {k: len(v) for k, v in by_impact.items()}, by_impact)
+    bad = by_impact.get("critical", []) + by_impact.get("serious", [])
+    assert not bad, f"critical/serious axe-core violations: {bad}"

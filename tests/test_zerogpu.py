@@ -118,7 +118,9 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         page.wait_for_selector('#panel-fcn8s img[alt*="class colours only"]')
         page.get_by_role("tab", name="Live skip ablation").click()
         page.get_by_label("FCN-16s: pool4 skip").uncheck()
-        page.wait_for_function("() => document.querySelector('#ablate-fcn16s').innerText.includes('switched off: pool4')")
+        page.wait_for_function(
+            "() => document.querySelector('#ablate-fcn16s').innerText.includes('switched off: pool4')"
+        )
         page.get_by_role("tab", name="Skip-layer maps").click()
         page.get_by_label("border").check()
         page.wait_for_selector('#maps-out img[alt*="class border"]')
