@@ -57,6 +57,8 @@ class ModelAnswer:
     mask: np.ndarray  # (h, w) uint8 class indices at the display size
     maps: dict[str, np.ndarray]  # forward-dict key -> (C, h', w') float16 class scores at the map's own stride
     ms: float  # the model's forward pass (and its ablations' fusions), excluding decoding and drawing
+    # (h, w) uint8: the winning class's softmax probability x 255 at each pixel (its confidence).
+    confidence: np.ndarray | None = None
     metrics: dict[str, float] | None = None  # against the ground truth, for samples
     # Dropped skips (sorted tuple) -> the mask without them, and its metrics (None without ground truth).
     ablations: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
@@ -146,17 +148,21 @@ class Analyzer:
                 sides = {p: out[f"score_{p}"] for p in variant.skips}
                 fused = {drops: model.fuse(out["score_pool5"], sides, drops)["out"] for drops in combos(variant.skips)}
 
-        def to_mask(logits: torch.Tensor) -> np.ndarray:
-            logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
-            return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        def upsample(logits: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
 
-        mask = to_mask(out["out"])
+        def to_mask(logits: torch.Tensor) -> np.ndarray:
+            return upsample(logits).argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+        conf, best = upsample(out["out"]).softmax(1).max(1)
+        mask = best[0].to(torch.uint8).cpu().numpy()
+        confidence = (conf[0] * 255).round().to(torch.uint8).cpu().numpy()
         ablations = {drops: to_mask(logits) for drops, logits in fused.items()}
         ms = (time.perf_counter() - t0) * 1000
         maps = {m.key: out[m.key][0].to(torch.float16).cpu().numpy() for m in variant.maps if m.key in out}
         metrics = image_metrics(mask, gt) if gt is not None else None
         ab_metrics = {d: (image_metrics(m, gt) if gt is not None else None) for d, m in ablations.items()}
-        return ModelAnswer(name, variant.title, mask, maps, ms, metrics, ablations, ab_metrics)
+        return ModelAnswer(name, variant.title, mask, maps, ms, confidence, metrics, ablations, ab_metrics)
 
     def analyze(
         self, image: PreparedImage, gt: np.ndarray | None, sample: str | None, names: list[str] | None = None
