@@ -54,9 +54,9 @@ def test_every_variant_gives_a_mask_and_its_maps_at_the_registry_strides(analysi
     for s in specs:
         arr = m.maps[s.key]
         assert arr.shape[0] == 3 and arr.dtype == np.float16
+        assert map_stride(arr.shape[-2:], analysis.work_size) == s.stride, s.key
     assert m.confidence.shape == m.mask.shape and m.confidence.dtype == np.uint8
     assert m.confidence.min() >= 255 // 3, "the winning class of three has at least a third of the probability"
-        assert map_stride(arr.shape[-2:], analysis.work_size) == s.stride, s.key
     assert set(m.ablations) == set(combos(get_variant(name).skips))
 
 
