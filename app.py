@@ -9,6 +9,7 @@ is the one ``@spaces.GPU`` call of a user action and every other view reads its 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from fcn_demo import views
+from fcn_demo import exercise, share, views
 from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import CLASSES, REPO_ROOT
 from fcn_demo.export import MaskFiles
@@ -44,6 +45,7 @@ log = logging.getLogger("fcn-demo")
 WEB = REPO_ROOT / "fcn_demo" / "web"
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
 INTRO = (WEB / "intro.md").read_text()
+TABS = ["compare", "maps", "ablation", "replay", "exercise", "metrics"]  # the tabs' ids, in order
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
 
@@ -102,10 +104,16 @@ class DemoState:
         for note in a.notes:
             gr.Info(note)
         return [a, views.status(a), gr.update(value=self.masks(a)[-1], interactive=True),
-                *self.panels(a, opacity, mode), self.maps(a, cls, prob), *self.ablate(a, *switches)]  # fmt: skip
+                *self.panels(a, opacity, mode), self.maps(a, cls, prob), *self.ablate(a, *switches),
+                exercise.canvas(a), exercise.grade(a, None)]  # fmt: skip
 
-    def pick(self, evt: gr.SelectData, *controls) -> list:
-        return [str(self.samples[evt.index].image), *self.segment(str(self.samples[evt.index].image), *controls)]
+    @staticmethod
+    def choose(evt: gr.SelectData) -> int:
+        """Which sample was clicked (no model: the model step reads the latest choice)."""
+        return evt.index
+
+    def pick(self, index: int, *controls) -> list:
+        return [str(self.samples[index].image), *self.segment(str(self.samples[index].image), *controls)]
 
     def upload(self, payload, *controls) -> list:
         return self.segment(payload_source(payload), *controls)
@@ -120,6 +128,25 @@ class DemoState:
         drops = {n: tuple(p for (m, p), on in zip(self.skips, switches) if m == n and not on) for n in self.names}
         out = [views.ablation(a, n, drops[n]) for n in self.names if VARIANTS[n].skips]
         return [*out, views.reference(a, self.names[0])]
+
+    def restore(self, request: gr.Request) -> list:
+        """A shared link (?sample=...&tab=...&opacity=...): the settings it names, and its sample segmented."""
+        query = dict(request.query_params) if request else {}
+        link = share.parse(query, [s.name for s in self.samples], self.skips, TABS)
+        if link is None:
+            return [gr.skip()] * (2 + len(self.outputs) + len(self.controls))
+        settings = [link.opacity, link.mode, link.cls, link.maps, *link.switches]
+        if link.sample is None:
+            if query.get("sample"):
+                gr.Warning(f"There is no sample named {query['sample']!r}; pick one from the gallery.")
+            image, results = gr.skip(), [gr.skip()] * len(self.outputs)
+        else:
+            image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
+            results = self.segment(image, *settings)
+        return [image, *results, *settings, gr.Tabs(selected=link.tab) if link.tab else gr.skip()]
+
+    def grade(self, a, painted) -> str:
+        return exercise.grade(a, exercise.student_mask(painted, a.size) if a is not None else None)
 
     def api_segment(self, image):
         """Segment one image with every model. Returns the masks (palette PNGs at the image's size,
@@ -137,12 +164,12 @@ class DemoState:
 def build_demo(st: DemoState) -> gr.Blocks:
     """The page around ``st``: layout here, handlers on DemoState."""
     with gr.Blocks(title="FCN demo: FCN-32s/16s/8s vs U-Net", analytics_enabled=False) as demo:
-        ui = SimpleNamespace(state=gr.State(None))
+        ui = SimpleNamespace(state=gr.State(None), demo=demo)
         gr.Markdown(INTRO, elem_id="intro")
         present = gr.Checkbox(False, label="Presentation mode (larger text, for projectors)", elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         _inputs_layout(st, ui)
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs") as ui.tabs:
             _tabs_layout(st, ui)
         gr.Markdown((WEB / "attribution.md").read_text(), elem_id="attribution")
         _wire(st, ui)
@@ -166,6 +193,11 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             ui.download = gr.DownloadButton(
                 "Download masks (PNG, zip)", interactive=False, size="sm", elem_id="download"
             )
+            with gr.Row(elem_id="share-row"):
+                ui.share_btn = gr.Button("Copy a link to this view", size="sm", elem_id="share", scale=0, min_width=200)
+                ui.share_url = gr.Textbox(show_label=False, placeholder="the link appears here", interactive=False,
+                                          buttons=["copy"], elem_id="share-url", scale=1,
+                                          info="It restores the sample, tab and settings. Uploads cannot travel in a link.")  # fmt: skip
     with gr.Group(visible=False):  # the API endpoint's own components, not shown in the page
         ui.api_in, ui.api_masks, ui.api_json = (
             gr.Image(type="filepath", label="image"),
@@ -178,16 +210,16 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
 def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
     with gr.Tab("Compare the models", id="compare"):
         with gr.Row(elem_id="view-controls"):
-            ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Overlay opacity", buttons=[])
-            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label="Show",
+            ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Overlay opacity", buttons=[], elem_id="opacity")
+            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label="Show", elem_id="mode",
                                info="error map: samples only (wrong pixels in red)")  # fmt: skip
         with gr.Row(equal_height=False, elem_id="panels"):
             ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
     with gr.Tab("Skip-layer maps", id="maps"):
         gr.Markdown((WEB / "maps.md").read_text())
         with gr.Row():
-            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label="Class")
-            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label="Show",
+            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label="Class", elem_id="cls")
+            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label="Show", elem_id="prob",
                                   info="contributions are always raw scores: they are added before the softmax")  # fmt: skip
         ui.maps_out = gr.HTML(views.skip_maps(None, st.names, 1, True), elem_id="maps-out")
     with gr.Tab("Live skip ablation", id="ablation"):
@@ -199,6 +231,13 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
         gr.HTML(value="", html_template='<div class="replay"></div>', js_on_load=(WEB / "replay.js").read_text(),
                 replay=replay, elem_id="replay")  # fmt: skip
+    with gr.Tab("Your turn: paint the pet", id="exercise"):
+        gr.Markdown((WEB / "exercise.md").read_text())
+        ui.editor = gr.ImageEditor(type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False,
+                                   brush=gr.Brush(colors=exercise.BRUSH_HEX, color_mode="fixed", default_size=14),
+                                   label="Your mask", elem_id="editor", height=420)  # fmt: skip
+        ui.grade_btn = gr.Button("Grade my mask", variant="primary", elem_id="grade")
+        ui.grade_out = gr.HTML(exercise.grade(None, None), elem_id="grade-out")
     with gr.Tab("Metrics", id="metrics") as ui.metrics_tab:
         ui.charts = _metrics_layout(st)
 
@@ -206,16 +245,24 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
 def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     """Events: an input answers every view at once; a view setting redraws from the state alone."""
     controls = [ui.opacity, ui.mode, ui.cls_in, ui.prob_in, *ui.switches]
-    outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.maps_out, *ui.ablation_out]
+    outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.maps_out, *ui.ablation_out, ui.editor, ui.grade_out]
     seg = {
         "preprocess": False,
         "concurrency_id": "models",
         "trigger_mode": "always_last",
         "api_visibility": "undocumented",
     }
-    picked = ui.gallery.select(friendly(st.pick), controls, [ui.image_in, *outputs], api_name="pick", **seg)
+    # A click only records the sample; the model step after it reads the latest record. (Gradio
+    # re-runs a deferred "always_last" event with its FIRST trigger's event data, so with the
+    # gallery's select data in the model step, three quick clicks showed the first sample.)
+    chosen = gr.State(None)
+    choose = {"queue": False, "show_progress": "hidden", "trigger_mode": "multiple", "api_visibility": "private"}
+    picked = ui.gallery.select(st.choose, None, chosen, **choose).then(
+        friendly(st.pick), [chosen, *controls], [ui.image_in, *outputs], api_name="pick", **seg
+    )
     photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(st.upload), [ui.image_in, *controls], outputs,
-                  api_name="segment_photo", **seg)  # fmt: skip
+                  api_name="segment_photo", cancels=[picked], **seg)  # fmt: skip
+    ui.gallery.select(None, cancels=[photo], **choose)  # and a click supersedes a photo still running
     for ev in (picked, photo):
         ev.success(None, js=SCROLL_TO_RESULTS)
     view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
@@ -225,6 +272,14 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
         ("ablate", st.ablate, ui.switches, ui.ablation_out),
     ):
         gr.on([box.change for box in inputs], fn, [ui.state, *inputs], out, api_name=name, **view)
+    share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
+    share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
+    ui.share_btn.click(None, controls, ui.share_url, js=share_js, api_visibility="private")
+    st.outputs, st.controls = outputs, controls
+    restored = [ui.image_in, *outputs, *controls, ui.tabs]
+    ui.demo.load(friendly(st.restore), None, restored, api_name="restore", api_visibility="undocumented",
+                 concurrency_id="models")  # fmt: skip
+    ui.grade_btn.click(st.grade, [ui.state, ui.editor], ui.grade_out, api_name="grade", api_visibility="undocumented")
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
     )
@@ -239,7 +294,7 @@ def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
         with gr.Column(scale=2, min_width=260):
             with gr.Row():
                 switches += [
-                    gr.Checkbox(True, label=f"{VARIANTS[name].title}: {p} skip", min_width=120)
+                    gr.Checkbox(True, label=f"{VARIANTS[name].title}: {p} skip", min_width=120, elem_id=f"skip-{name}-{p}")
                     for p in VARIANTS[name].skips
                 ]
             outs.append(gr.HTML(views.ablation(None, name, ()), elem_classes=["panel"], elem_id=f"ablate-{name}"))

@@ -117,7 +117,8 @@ def status(a: Analysis | None) -> str:
         )
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return (
-        f'<div class="status" data-image="{html.escape(a.label)}">Segmented {what} · {w}x{h} px · {how}'
+        f'<div class="status" data-image="{html.escape(a.label)}" data-sample="{html.escape(a.sample or "")}">'
+        f"Segmented {what} · {w}x{h} px · {how}"
         f"{f'<ul class=notes>{items}</ul>' if items else ''}</div>"
     )
 

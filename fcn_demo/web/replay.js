@@ -13,7 +13,9 @@
   const T = data.tile;
   const models = data.models;
   const maxEpoch = Math.max(...models.map((m) => m.epochs[m.epochs.length - 1].epoch));
-  const state = { epoch: 0, image: 0, timer: null };
+  // A shared link (?epoch=N) opens the replay at that epoch.
+  const linked = Number(new URLSearchParams(window.location.search).get("epoch"));
+  const state = { epoch: Number.isInteger(linked) ? Math.max(0, Math.min(linked, maxEpoch)) : 0, image: 0, timer: null };
   const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   const rowAt = (m, e) => m.epochs[Math.min(e, m.epochs.length - 1)];

@@ -1,0 +1,85 @@
+"""The paint-and-grade exercise: a student paints the pet (and, if they like, its border) on a
+sample, and is graded against the ground truth beside the four models. No model runs here."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PIL import Image
+
+from .data import CLASS_COLORS, CLASSES, resize_mask
+from .metrics import image_metrics
+from .pipeline import Analysis
+from .views import SCORE_LABELS, empty, img_tag
+from .viz import error_map, legend_html
+
+# The brush colours: the class colours of the overlays, so the painting reads like a mask.
+BRUSH = {
+    CLASSES.index("pet"): CLASS_COLORS[CLASSES.index("pet")],
+    CLASSES.index("border"): CLASS_COLORS[CLASSES.index("border")],
+}
+BRUSH_HEX = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH.values()]
+
+
+def student_mask(editor_value: dict | None, size: tuple[int, int]) -> np.ndarray | None:
+    """The class mask a student painted, at ``size`` = (h, w): every painted pixel takes the class
+    of the nearest brush colour, unpainted ones are background. None when nothing was painted."""
+    if not editor_value:
+        return None
+    layers = [np.asarray(layer) for layer in editor_value.get("layers") or [] if layer is not None]
+    layers = [x for x in layers if x.ndim == 3 and x.shape[2] == 4]
+    if not layers:
+        return None
+    h, w = layers[0].shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    colors = np.array(list(BRUSH.values()), np.float32)
+    classes = np.array(list(BRUSH), np.uint8)
+    for layer in layers:  # later layers paint over earlier ones
+        painted = layer[..., 3] > 0
+        if painted.any():
+            rgb = layer[painted][:, :3].astype(np.float32)
+            nearest = ((rgb[:, None, :] - colors[None]) ** 2).sum(-1).argmin(1)
+            mask[painted] = classes[nearest]
+    if not (mask > 0).any():
+        return None
+    return resize_mask(mask, size)
+
+
+def grade(a: Analysis | None, painted: np.ndarray | None) -> str:
+    """The student's scores beside the four models', their error map, and a verdict."""
+    if a is None or a.gt is None:
+        return empty("Pick a sample first: only samples have a ground truth to grade your painting against.")
+    if painted is None:
+        return empty("Paint the pet with the orange brush (and its outline with the blue one), then press Grade.")
+    mine = image_metrics(painted, a.gt)
+    rows = [("You", mine)] + [(m.title, m.metrics) for m in a.models.values() if m.metrics]
+    head = "".join(f'<th scope="col">{k}</th>' for k, _ in SCORE_LABELS)
+    body = "".join(
+        f"<tr><th scope='row'>{html.escape(who)}</th>"
+        + "".join(f"<td>{m[v]:.3f}</td>" for _, v in SCORE_LABELS)
+        + "</tr>"
+        for who, m in rows
+    )
+    beaten = [who for who, m in rows[1:] if mine["miou"] > m["miou"]]
+    verdict = (
+        f"Your mIoU {mine['miou']:.3f} beats {', '.join(beaten)}."
+        if beaten
+        else f"Your mIoU {mine['miou']:.3f} is below every model's (FCN-32s: {rows[1][1]['miou']:.3f}). "
+        "Paint the border band too, and follow the ears and paws."
+    )
+    alt = f"Error map of your painting of {a.label}: {float((painted != a.gt).mean()):.0%} of pixels wrong, in red"
+    return (
+        f'<div class="notice">{html.escape(verdict)}</div>'
+        f'<table class="data"><caption>Your painting against the ground truth of {html.escape(a.label)}</caption>'
+        f'<thead><tr><th scope="col">Who</th>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"<figure class='panel-figure'>{img_tag(error_map(a.rgb, painted, a.gt), alt, cls='panel-img')}</figure>"
+        f"{legend_html(errors=True)}"
+    )
+
+
+def canvas(a: Analysis | None) -> dict | None:
+    """The editor's starting value: the sample's photo to paint on (None for uploads)."""
+    if a is None or a.gt is None:
+        return None
+    return {"background": Image.fromarray(a.rgb), "layers": [], "composite": None}

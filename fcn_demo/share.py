@@ -1,0 +1,50 @@
+"""Share links: the query string of a link that restores a view of the page.
+
+    /?sample=Bengal_193&tab=ablation&opacity=0.7&show=mask+only&class=border&maps=raw+score&off=fcn8s-pool3&epoch=5
+
+``web/share.js`` writes it from the page; :func:`parse` reads it back, checking every value (a link
+is typed by strangers: anything unknown is ignored, never an error). ``epoch`` is read by the
+replay's own script. Uploads cannot travel in a link: they are stored nowhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .data import CLASSES
+from .views import VIEW_MODES
+
+MAPS_VIEWS = ("probability", "raw score")
+DEFAULTS = {"opacity": 0.55, "mode": "overlay", "cls": CLASSES.index("pet"), "maps": "probability"}
+
+
+@dataclass
+class Link:
+    sample: str | None
+    tab: str | None
+    opacity: float
+    mode: str
+    cls: int
+    maps: str
+    switches: list[bool]  # one per (model, skip) switch, in the page's order: True = on
+
+
+def parse(query: dict[str, str], samples: list[str], skips: list[tuple[str, str]], tabs: list[str]) -> Link | None:
+    """The view a link's query names (None for a plain visit: nothing to restore)."""
+    keys = {"sample", "tab", "opacity", "show", "class", "maps", "off"}
+    if not keys & set(query):
+        return None
+    try:
+        opacity = min(1.0, max(0.0, float(query.get("opacity", DEFAULTS["opacity"]))))
+    except ValueError:
+        opacity = DEFAULTS["opacity"]
+    off = set(query.get("off", "").split(","))
+    return Link(
+        sample=query.get("sample") if query.get("sample") in samples else None,
+        tab=query.get("tab") if query.get("tab") in tabs else None,
+        opacity=opacity,
+        mode=query.get("show") if query.get("show") in VIEW_MODES else DEFAULTS["mode"],
+        cls=CLASSES.index(query["class"]) if query.get("class") in CLASSES else DEFAULTS["cls"],
+        maps=query.get("maps") if query.get("maps") in MAPS_VIEWS else DEFAULTS["maps"],
+        switches=[f"{name}-{pool}" not in off for name, pool in skips],
+    )
