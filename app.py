@@ -18,6 +18,7 @@ from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import parse_qsl
 
 import gradio as gr
 
@@ -26,6 +27,7 @@ from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import CLASSES, REPO_ROOT
 from fcn_demo.export import MaskFiles
 from fcn_demo.hub import load_models
+from fcn_demo.i18n import translations
 from fcn_demo.inputs import InputError, payload_source
 from fcn_demo.models import VARIANTS
 from fcn_demo.pipeline import Analyzer, Requests
@@ -42,9 +44,10 @@ except ImportError:
     gpu, ZEROGPU = (lambda fn: fn), False
 
 log = logging.getLogger("fcn-demo")
+I18N = gr.I18n(**translations())  # the browser's language picks one; English is the fallback
+T = I18N
 WEB = REPO_ROOT / "fcn_demo" / "web"
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
-INTRO = (WEB / "intro.md").read_text()
 TABS = ["compare", "maps", "ablation", "replay", "exercise", "metrics"]  # the tabs' ids, in order
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
@@ -129,9 +132,9 @@ class DemoState:
         out = [views.ablation(a, n, drops[n]) for n in self.names if VARIANTS[n].skips]
         return [*out, views.reference(a, self.names[0])]
 
-    def restore(self, request: gr.Request) -> list:
+    def restore(self, search: str) -> list:
         """A shared link (?sample=...&tab=...&opacity=...): the settings it names, and its sample segmented."""
-        query = dict(request.query_params) if request else {}
+        query = dict(parse_qsl(search.lstrip("?")))
         link = share.parse(query, [s.name for s in self.samples], self.skips, TABS)
         if link is None:
             return [gr.skip()] * (2 + len(self.outputs) + len(self.controls))
@@ -164,14 +167,14 @@ class DemoState:
 def build_demo(st: DemoState) -> gr.Blocks:
     """The page around ``st``: layout here, handlers on DemoState."""
     with gr.Blocks(title="FCN demo: FCN-32s/16s/8s vs U-Net", analytics_enabled=False) as demo:
-        ui = SimpleNamespace(state=gr.State(None), demo=demo)
-        gr.Markdown(INTRO, elem_id="intro")
-        present = gr.Checkbox(False, label="Presentation mode (larger text, for projectors)", elem_id="present")
+        ui = SimpleNamespace(state=gr.State(None), demo=demo, link=gr.Textbox(visible=False))
+        gr.Markdown(T("intro"), elem_id="intro")
+        present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         _inputs_layout(st, ui)
         with gr.Tabs(elem_id="tabs") as ui.tabs:
             _tabs_layout(st, ui)
-        gr.Markdown((WEB / "attribution.md").read_text(), elem_id="attribution")
+        gr.Markdown(T("attribution"), elem_id="attribution")
         _wire(st, ui)
     return demo
 
@@ -180,24 +183,24 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
     """The photo, the samples, the status line and the download."""
     with gr.Row(equal_height=False, elem_id="inputs"):
         with gr.Column(scale=2, min_width=280):
-            ui.image_in = gr.Image(label="Your photo", type="filepath", image_mode=None, height=280,
+            ui.image_in = gr.Image(label=T("your_photo"), type="filepath", image_mode=None, height=280,
                                    sources=["upload", "webcam", "clipboard"], elem_id="image-in", buttons=[])  # fmt: skip
-            ui.run_btn = gr.Button("Segment", variant="primary", elem_id="run")
+            ui.run_btn = gr.Button(T("segment"), variant="primary", elem_id="run")
             gr.HTML(views.trained_on(st.histories), elem_id="trained-on")
         with gr.Column(scale=3, min_width=280):
-            gr.HTML('<div class="gallery-head"><b>Samples</b> from the test split, with ground truth: click one</div>')
+            gr.Markdown(T("samples_head"), elem_classes=["gallery-head"])
             ui.gallery = gr.Gallery(value=[(str(s.image), s.name.replace("_", " ")) for s in st.samples],
                                     label="Samples", show_label=False, columns=4, height="auto", allow_preview=False,
                                     object_fit="cover", elem_id="samples", buttons=[])  # fmt: skip
             ui.status = gr.HTML(views.status(None), elem_id="status")
             ui.download = gr.DownloadButton(
-                "Download masks (PNG, zip)", interactive=False, size="sm", elem_id="download"
+                T("download"), interactive=False, size="sm", elem_id="download"
             )
             with gr.Row(elem_id="share-row"):
-                ui.share_btn = gr.Button("Copy a link to this view", size="sm", elem_id="share", scale=0, min_width=200)
-                ui.share_url = gr.Textbox(show_label=False, placeholder="the link appears here", interactive=False,
+                ui.share_btn = gr.Button(T("share"), size="sm", elem_id="share", scale=0, min_width=200)
+                ui.share_url = gr.Textbox(show_label=False, placeholder=T("share_placeholder"), interactive=False,
                                           buttons=["copy"], elem_id="share-url", scale=1,
-                                          info="It restores the sample, tab and settings. Uploads cannot travel in a link.")  # fmt: skip
+                                          info=T("share_info"))  # fmt: skip
     with gr.Group(visible=False):  # the API endpoint's own components, not shown in the page
         ui.api_in, ui.api_masks, ui.api_json = (
             gr.Image(type="filepath", label="image"),
@@ -208,37 +211,37 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
 
 
 def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
-    with gr.Tab("Compare the models", id="compare"):
+    with gr.Tab(T("tab_compare"), id="compare"):
         with gr.Row(elem_id="view-controls"):
-            ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Overlay opacity", buttons=[], elem_id="opacity")
-            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label="Show", elem_id="mode",
-                               info="error map: samples only (wrong pixels in red)")  # fmt: skip
+            ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label=T("opacity"), buttons=[], elem_id="opacity")
+            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label=T("show"), elem_id="mode",
+                               info=T("show_info"))  # fmt: skip
         with gr.Row(equal_height=False, elem_id="panels"):
             ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
-    with gr.Tab("Skip-layer maps", id="maps"):
-        gr.Markdown((WEB / "maps.md").read_text())
+    with gr.Tab(T("tab_maps"), id="maps"):
+        gr.Markdown(T("maps_text"))
         with gr.Row():
-            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label="Class", elem_id="cls")
-            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label="Show", elem_id="prob",
-                                  info="contributions are always raw scores: they are added before the softmax")  # fmt: skip
+            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label=T("class"), elem_id="cls")
+            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label=T("show"), elem_id="prob",
+                                  info=T("maps_info"))  # fmt: skip
         ui.maps_out = gr.HTML(views.skip_maps(None, st.names, 1, True), elem_id="maps-out")
-    with gr.Tab("Live skip ablation", id="ablation"):
-        gr.Markdown((WEB / "ablation.md").read_text())
+    with gr.Tab(T("tab_ablation"), id="ablation"):
+        gr.Markdown(T("ablation_text"))
         with gr.Row(equal_height=False, elem_id="ablation-row"):
             ui.switches, ui.ablation_out = _ablation_layout(st)
-    with gr.Tab("Training replay", id="replay"):
-        gr.Markdown((WEB / "replay.md").read_text())
+    with gr.Tab(T("tab_replay"), id="replay"):
+        gr.Markdown(T("replay_text"))
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
         gr.HTML(value="", html_template='<div class="replay"></div>', js_on_load=(WEB / "replay.js").read_text(),
                 replay=replay, elem_id="replay")  # fmt: skip
-    with gr.Tab("Your turn: paint the pet", id="exercise"):
-        gr.Markdown((WEB / "exercise.md").read_text())
+    with gr.Tab(T("tab_exercise"), id="exercise"):
+        gr.Markdown(T("exercise_text"))
         ui.editor = gr.ImageEditor(type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False,
                                    brush=gr.Brush(colors=exercise.BRUSH_HEX, color_mode="fixed", default_size=14),
-                                   label="Your mask", elem_id="editor", height=420)  # fmt: skip
-        ui.grade_btn = gr.Button("Grade my mask", variant="primary", elem_id="grade")
+                                   label=T("your_mask"), elem_id="editor", height=420)  # fmt: skip
+        ui.grade_btn = gr.Button(T("grade"), variant="primary", elem_id="grade")
         ui.grade_out = gr.HTML(exercise.grade(None, None), elem_id="grade-out")
-    with gr.Tab("Metrics", id="metrics") as ui.metrics_tab:
+    with gr.Tab(T("tab_metrics"), id="metrics") as ui.metrics_tab:
         ui.charts = _metrics_layout(st)
 
 
@@ -277,8 +280,11 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     ui.share_btn.click(None, controls, ui.share_url, js=share_js, api_visibility="private")
     st.outputs, st.controls = outputs, controls
     restored = [ui.image_in, *outputs, *controls, ui.tabs]
-    ui.demo.load(friendly(st.restore), None, restored, api_name="restore", api_visibility="undocumented",
-                 concurrency_id="models")  # fmt: skip
+    # The page hands its query string to a hidden box; only a link (a non-empty query) changes it, so a
+    # plain visit queues no job at all.
+    ui.demo.load(None, None, ui.link, js="() => window.location.search")
+    ui.link.change(friendly(st.restore), ui.link, restored, api_name="restore", api_visibility="undocumented",
+                   concurrency_id="models")  # fmt: skip
     ui.grade_btn.click(st.grade, [ui.state, ui.editor], ui.grade_out, api_name="grade", api_visibility="undocumented")
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
@@ -329,6 +335,7 @@ def launch_kwargs() -> dict:
     """Theme, CSS and server settings (Gradio 6 takes theme/css in launch())."""
     return {
         "theme": theme(),
+        "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
         "head": (WEB / "head.html").read_text(),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
