@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 import gradio as gr
 
-from fcn_demo import exercise, share, views
+from fcn_demo import exercise, lessons, share, views
 from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import CLASSES, REPO_ROOT
 from fcn_demo.export import MaskFiles
@@ -48,9 +48,15 @@ I18N = gr.I18n(**translations())  # the browser's language picks one; English is
 T = I18N
 WEB = REPO_ROOT / "fcn_demo" / "web"
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
-TABS = ["compare", "maps", "ablation", "replay", "exercise", "metrics"]  # the tabs' ids, in order
+TABS = ["compare", "maps", "ablation", "lessons", "replay", "exercise", "metrics"]  # the tabs' ids, in order
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
+
+
+def notice(a, view: str, **kw) -> str:
+    """What to notice in a view, computed from this image's numbers (nothing before an image)."""
+    text = lessons.notice(view, a, **kw) if a is not None else ""
+    return f'<div class="notice">{text}</div>' if text else ""
 
 
 def friendly(fn):
@@ -87,6 +93,7 @@ class DemoState:
         folders = {n: loaded[n].folder for n in self.names if loaded[n].folder is not None}
         self.histories = {n: TrainingHistory.read(f) for n, f in folders.items() if (Path(f) / "history.json").exists()}
         self.skips = [(n, p) for n in self.names for p in VARIANTS[n].skips]  # the ablation's switches
+        self.metrics = views.read_metrics([m.folder for m in loaded.values()])
 
     def masks(self, a) -> list[str]:
         """Paths of the full-size mask PNGs, then of their zip."""
@@ -107,8 +114,9 @@ class DemoState:
         for note in a.notes:
             gr.Info(note)
         return [a, views.status(a), gr.update(value=self.masks(a)[-1], interactive=True),
-                *self.panels(a, opacity, mode), self.maps(a, cls, prob), *self.ablate(a, *switches),
-                exercise.canvas(a), exercise.grade(a, None)]  # fmt: skip
+                *self.panels(a, opacity, mode), *self.compare_extras(a), self.maps(a, cls, prob),
+                *self.ablate(a, *switches), exercise.canvas(a), exercise.grade(a, None), self.lessons(a),
+                lessons.confusion_tables(self.metrics, a)]  # fmt: skip
 
     @staticmethod
     def choose(evt: gr.SelectData) -> int:
@@ -124,13 +132,20 @@ class DemoState:
     def panels(self, a, opacity, mode) -> list[str]:
         return [views.panel(a, n, opacity, mode) for n in self.names]
 
+    def compare_extras(self, a) -> list[str]:
+        """The ground truth, where the models disagree, and what to notice on this image."""
+        return [lessons.ground_truth_panel(a), lessons.disagreement_panel(a), notice(a, "compare")]
+
     def maps(self, a, cls, prob) -> str:
-        return views.skip_maps(a, self.names, int(cls), prob == "probability")
+        return notice(a, "maps") + views.skip_maps(a, self.names, int(cls), prob == "probability")
 
     def ablate(self, a, *switches) -> list[str]:
         drops = {n: tuple(p for (m, p), on in zip(self.skips, switches) if m == n and not on) for n in self.names}
         out = [views.ablation(a, n, drops[n]) for n in self.names if VARIANTS[n].skips]
-        return [*out, views.reference(a, self.names[0])]
+        return [*out, views.reference(a, self.names[0]), notice(a, "ablation", drops=drops)]
+
+    def lessons(self, a) -> str:
+        return notice(a, "confidence") + lessons.confidence_panels(a, self.names)
 
     def restore(self, search: str) -> list:
         """A shared link (?sample=...&tab=...&opacity=...): the settings it names, and its sample segmented."""
@@ -216,8 +231,11 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label=T("opacity"), buttons=[], elem_id="opacity")
             ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label=T("show"), elem_id="mode",
                                info=T("show_info"))  # fmt: skip
+        ui.compare_notice = gr.HTML(elem_id="compare-notice")
         with gr.Row(equal_height=False, elem_id="panels"):
             ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
+            ui.truth = gr.HTML(lessons.ground_truth_panel(None), elem_classes=["panel"], elem_id="panel-truth")
+            ui.disagree = gr.HTML(lessons.disagreement_panel(None), elem_classes=["panel"], elem_id="panel-disagree")
     with gr.Tab(T("tab_maps"), id="maps"):
         gr.Markdown(T("maps_text"))
         with gr.Row():
@@ -229,6 +247,10 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         gr.Markdown(T("ablation_text"))
         with gr.Row(equal_height=False, elem_id="ablation-row"):
             ui.switches, ui.ablation_out = _ablation_layout(st)
+        ui.ablation_out.append(gr.HTML(elem_id="ablate-notice"))
+    with gr.Tab(T("tab_lessons"), id="lessons"):
+        ui.lessons_out = gr.HTML(lessons.confidence_panels(None, st.names), elem_id="confidence-out")
+        gr.HTML(lessons.upsampling_lesson(st.analyzer.models), elem_id="upsampling")
     with gr.Tab(T("tab_replay"), id="replay"):
         gr.Markdown(T("replay_text"))
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
@@ -243,12 +265,14 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         ui.grade_out = gr.HTML(exercise.grade(None, None), elem_id="grade-out")
     with gr.Tab(T("tab_metrics"), id="metrics") as ui.metrics_tab:
         ui.charts = _metrics_layout(st)
+        ui.confusion_out = gr.HTML(lessons.confusion_tables(st.metrics), elem_id="confusion")
 
 
 def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     """Events: an input answers every view at once; a view setting redraws from the state alone."""
     controls = [ui.opacity, ui.mode, ui.cls_in, ui.prob_in, *ui.switches]
-    outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.maps_out, *ui.ablation_out, ui.editor, ui.grade_out]
+    outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.truth, ui.disagree, ui.compare_notice, ui.maps_out,
+               *ui.ablation_out, ui.editor, ui.grade_out, ui.lessons_out, ui.confusion_out]  # fmt: skip
     seg = {
         "preprocess": False,
         "concurrency_id": "models",
@@ -311,7 +335,7 @@ def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
 
 def _metrics_layout(st: DemoState) -> tuple:
     """The test-split table, where the weights came from, and the charts drawn on first visit."""
-    metrics = views.read_metrics([m.folder for m in st.loaded.values()])
+    metrics = st.metrics
     gr.HTML(views.metrics_tables(metrics), elem_id="metrics-table")
     bars = gr.Image(
         show_label=False, interactive=False, format="png", buttons=[], visible=bool(metrics), elem_id="iou-bars"
