@@ -35,6 +35,7 @@ from .data import CLASSES
 from .inputs import PreparedImage, load_input
 from .metrics import image_metrics
 from .models import get_variant
+from .probe import Probe, probe
 from .runtime import autocast, autocast_dtype, working_size
 from .samples import match_ground_truth
 
@@ -184,6 +185,12 @@ class Analyzer:
             models=answers,
             ms=(time.perf_counter() - t0) * 1000,
         )
+
+    def probe(self, rgb: np.ndarray, x: int, y: int) -> Probe:
+        """The pixel probe at (x, y) of ``rgb`` (the display-size image): every model's
+        probabilities and receptive fields there (:func:`fcn_demo.probe.probe`). Model work, like
+        :meth:`analyze`: plain data back, nothing kept."""
+        return probe(self, rgb, x, y)
 
 
 class Requests:

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import CLASSES, REPO_ROOT
+from .data import CLASS_COLORS, CLASSES, REPO_ROOT
 from .metrics import image_metrics
 from .models import get_variant
 from .pipeline import Analysis, ModelAnswer
-from .viz import error_map, heatmaps, legend_html, overlay
+from .probe import MASS, ModelProbe, Probe
+from .viz import error_map, field_picture, heatmaps, legend_html, overlay
 
 VIEW_MODES = ("overlay", "mask only", "error map")
 SCORE_LABELS = (("pixel acc", "pixel_acc"), ("mIoU", "miou"), ("border IoU", "border_iou"))
@@ -281,3 +282,92 @@ def provenance(loaded: dict, histories: dict) -> str:
     return _table(
         ["Model", "Weights from", "Saved epoch", "Epochs", "Training time"], rows, "Where the weights came from"
     )
+
+
+# ---------------------------------------------------------------------------- the pixel probe
+
+
+def _probability_bars(probs: np.ndarray, winner: int) -> str:
+    rows = []
+    for i, (name, p) in enumerate(zip(CLASSES, probs)):
+        r, g, b = CLASS_COLORS[i]
+        value = f"<b>{p:.3f}</b>" if i == winner else f"{p:.3f}"
+        rows.append(
+            f'<li><span class="k">{html.escape(name)}</span><span class="probe-track" aria-hidden="true">'
+            f'<span style="width:{p:.1%};background:rgb({r},{g},{b})"></span></span>{value}</li>'
+        )
+    return f'<ul class="probe-bars" aria-label="class probabilities">{"".join(rows)}</ul>'
+
+
+def probe_alt(m: ModelProbe, x: int, y: int, label: str) -> str:
+    """What a probe picture shows, in words."""
+    return (f"{m.title}'s receptive field at ({x}, {y}) of {label}: theoretical {m.field_px} px box, "
+            f"{MASS:.0%} of the gradient within {m.radius_px:.0f} px")  # fmt: skip
+
+
+def probe_panels(p: Probe | None, rgb: np.ndarray | None, label: str = "your photo") -> str:
+    """The pixel probe: the sentence, then every model's card (the photo with its theoretical box,
+    its effective field as heat, the probed pixel; the class probabilities as bars). ``rgb`` is
+    the display-size image that was probed; ``label`` names it in the alt texts."""
+    if p is None or rgb is None:
+        return empty("Click a pixel of the photo: each model's answer there and the pixels it depends on appear here.")
+    if tuple(rgb.shape[:2]) != tuple(p.size):
+        raise ValueError(f"the probe was taken on a {p.size[1]}x{p.size[0]} image, not {rgb.shape[1]}x{rgb.shape[0]}")
+    scale = p.size[0] / p.work_size[0]  # display pixels per working pixel (the same on both axes, to rounding)
+    cards = []
+    for name, m in p.models.items():
+        picture = field_picture(rgb, m.heat, m.box, (p.x, p.y), get_variant(name).color, m.radius_px * scale)
+        stats = (
+            _stat("theoretical field", f"{m.field_px} px")
+            + _stat(f"{MASS:.0%} of gradient within", f"{m.radius_px:.0f} px ({m.radius_frac:.0%} of the short side)")
+            + _stat("forward + backward", f"{m.ms:.0f} ms")
+        )
+        cards.append(
+            f'<div class="panel probe-panel" data-model="{name}">{_title(name)}'
+            f"<figure class='panel-figure'>{img_tag(picture, probe_alt(m, p.x, p.y, label), cls='panel-img')}</figure>"
+            f'{_probability_bars(m.probs, m.winner)}<div class="panel-stats">{stats}</div></div>'
+        )
+    h, w = p.work_size
+    key = (
+        f"Outline: the theoretical field (every pixel that can influence the answer). Heat: the effective "
+        f"field (how much each pixel does: the gradient of the winning score). Circle: {MASS:.0%} of that "
+        f"gradient. Sizes in pixels of the {w}x{h} image the models ran at."
+    )
+    return (
+        f'<div class="probe" data-image="{html.escape(label)}" data-x="{p.x}" data-y="{p.y}">'
+        f'<p class="probe-sentence">{html.escape(p.sentence)}</p><p class="probe-key muted">{key}</p>'
+        f'<div class="probe-panels">{"".join(cards)}</div></div>'
+    )
+
+
+def probe_summary(p: Probe) -> dict:
+    """The ``probe`` endpoint's JSON: the pixel, and per model its probabilities, winner, boxes,
+    field size, the radius of the effective field and the timing; and the sentence."""
+    h, w = p.size
+
+    def box(b: tuple[int, int, int, int]) -> dict:
+        return dict(zip(("top", "left", "bottom", "right"), (int(v) for v in b)))
+
+    return {
+        "pixel": {"x": p.x, "y": p.y},
+        "image": {"width": w, "height": h},
+        "work_size": {"width": p.work_size[1], "height": p.work_size[0], "x": p.work_xy[0], "y": p.work_xy[1]},
+        "classes": list(CLASSES),
+        "models": {
+            name: {
+                "title": m.title,
+                "probabilities": [round(float(v), 4) for v in m.probs],
+                "winner": CLASSES[m.winner],
+                "theoretical_field_px": m.field_px,
+                "box": box(m.box),
+                "box_work": box(m.box_work),
+                "radius_90_px": round(m.radius_px, 1),
+                "radius_90_fraction": round(m.radius_frac, 4),
+                "latency_ms": round(m.ms, 1),
+                "precision": m.precision,
+            }
+            for name, m in p.models.items()
+        },
+        "sentence": p.sentence,
+        "latency_ms": round(p.ms, 1),
+    }

@@ -55,6 +55,38 @@ def error_map(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.nda
     return out.round().clip(0, 255).astype(np.uint8)
 
 
+def field_picture(
+    image: np.ndarray,
+    heat: np.ndarray,
+    box: tuple[int, int, int, int],
+    xy: tuple[int, int],
+    color: str,
+    radius: float | None = None,
+) -> np.ndarray:
+    """A receptive field on the photo: ``heat`` ((H, W) uint8, the effective field) as an inferno
+    overlay that is clear where it is 0, the photo dimmed outside ``box`` ((top, left, bottom,
+    right) inclusive: the theoretical field) and the box outlined in ``color``, a circle of
+    ``radius`` pixels and a marker at the probed pixel ``xy`` = (x, y)."""
+    h, w = heat.shape
+    dim = np.full((h, w, 1), 0.35, dtype=np.float32)
+    top, left, bottom, right = box
+    dim[top : bottom + 1, left : right + 1] = 0.75
+    a = heat.astype(np.float32)[..., None] / 255 * 0.85
+    hot = _colormap("inferno")(heat)[..., :3].astype(np.float32) * 255
+    out = image.astype(np.float32) * dim * (1 - a) + hot * a
+    im = Image.fromarray(out.round().clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    line = max(2, round(min(h, w) / 160))
+    draw.rectangle((left, top, right, bottom), outline="white", width=line + 2)
+    draw.rectangle((left, top, right, bottom), outline=color, width=line)
+    x, y = xy
+    if radius:
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline="white", width=max(1, line // 2))
+    r = max(4, round(min(h, w) / 70))
+    draw.ellipse((x - r, y - r, x + r, y + r), fill=color, outline="white", width=max(2, line))
+    return np.asarray(im)
+
+
 def mask_png(mask: np.ndarray) -> Image.Image:
     """A palette PNG-ready image: pixel values are class indices, the palette shows the class colours."""
     im = Image.fromarray(mask.astype(np.uint8), mode="P")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .receptive import Op, layers_of
+
 # Layer layout as data: numbers are 3x3 conv widths, "M" a 2x2 max pool.
 VGG16_LAYOUT: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                                  512, 512, 512, "M", 512, 512, 512, "M"]  # fmt: skip
@@ -79,6 +81,13 @@ class VGG16Backbone(nn.Module):
         self.taps = {i: n for i, n in taps.items() if i <= last_idx}
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def receptive_layers(self, tap: str) -> list[Op]:
+        """The convolutions and pools from the input to ``tap``, for receptive-field arithmetic."""
+        idx = {n: i for i, n in self.taps.items()}
+        if tap not in idx:
+            raise ValueError(f"unknown tap {tap!r}; valid: {sorted(idx)}")
+        return layers_of(self.features[: idx[tap] + 1])
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)

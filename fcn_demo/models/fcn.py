@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .backbone import CAFFE_MEAN_STD, TAP_CHANNELS, VGG16Backbone
+from .backbone import CAFFE_MEAN_STD, TAP_CHANNELS, TAP_STRIDES, VGG16Backbone
+from .receptive import Bilinear, ReceptiveField, layers_of, pick_field
 
 # Which pool layers each output stride fuses, coarse to fine.
 SKIPS_FOR_STRIDE = {32: (), 16: ("pool4",), 8: ("pool4", "pool3")}
@@ -146,6 +147,21 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
             out[f"fuse_{pool}"] = score
         out["out"] = score
         return out
+
+    def receptive_field(self, key: str = "out") -> ReceptiveField:
+        """The theoretical receptive field of the map ``key`` of forward()'s dict (default the
+        output), from layer arithmetic alone: the union of its paths. pool5 -> fc6 -> score_fr,
+        through each learned 2x upsampling, and each skip's pool -> 1x1 score, then (``out``) the
+        final bilinear upsampling to the input."""
+        tap = self.backbone.receptive_layers
+        paths = [tap("pool5") + layers_of(self.head)]
+        fields = {"score_pool5": paths}
+        for pool in self.skips:
+            side = tap(pool) + layers_of(self.score[pool])
+            paths = [p + layers_of(self.upscore[pool], TAP_STRIDES[pool]) for p in paths] + [side]
+            fields[f"score_{pool}"], fields[f"fuse_{pool}"] = [side], paths
+        fields["out"] = [p + [Bilinear(1)] for p in paths]
+        return pick_field(fields, key)
 
     def init_from_parent(self, parent: FCN) -> None:
         """Copy every weight the coarser ``parent`` has (backbone, head, its skips): the paper's staged training."""

@@ -15,6 +15,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .backbone import CAFFE_MEAN_STD, TAP_CHANNELS, VGG16Backbone
+from .receptive import Bilinear, ReceptiveField, layers_of, pick_field
 
 # Encoder taps the decoder concatenates, deepest first, and the stride of each.
 SKIP_TAPS = ("conv4", "conv3", "conv2", "conv1")
@@ -95,6 +96,19 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
         missing, unexpected = self.backbone.load_state_dict(parent.backbone.state_dict(), strict=False)
         if missing or any(not k.startswith("features.") for k in unexpected):
             raise ValueError(f"parent does not fit: missing={missing}, unexpected={unexpected}")
+
+    def receptive_field(self, key: str = "out") -> ReceptiveField:
+        """The theoretical receptive field of the map ``key`` of forward()'s dict (default the
+        output), from layer arithmetic alone: the encoder to pool4 and the dilated bottleneck, then
+        at every decoder stage the union of the upsampled deeper path and the encoder skip."""
+        tap = self.backbone.receptive_layers
+        paths = [tap("pool4") + layers_of(self.center)]
+        fields = {"stage16": [p + layers_of(self.scores[0]) for p in paths]}
+        for skip, block, score, stride in zip(SKIP_TAPS, self.decoder, self.scores[1:], (8, 4, 2, 1)):
+            paths = [p + [Bilinear(stride)] + layers_of(block) for p in paths] + [tap(skip) + layers_of(block)]
+            fields[f"stage{stride}"] = [p + layers_of(score) for p in paths]
+        fields["out"] = fields["stage1"]
+        return pick_field(fields, key)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Segment ``x`` (N, 3, H, W), RGB in [0, 1]."""
