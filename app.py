@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import asdict
 from functools import wraps
@@ -48,7 +49,7 @@ I18N = gr.I18n(**translations())  # the browser's language picks one; English is
 T = I18N
 WEB = REPO_ROOT / "fcn_demo" / "web"
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
-TABS = ["compare", "maps", "ablation", "lessons", "replay", "exercise", "metrics"]  # the tabs' ids, in order
+TABS = ["compare", "probe", "maps", "ablation", "lessons", "replay", "exercise", "metrics"]  # the tabs' ids, in order
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
 
@@ -88,12 +89,15 @@ class DemoState:
         self.analyzer = Analyzer(models, device)
         unavailable = {n: loaded[n].error for n in self.names if loaded[n].model is None}
         self.requests = Requests(gpu(self.analyzer.analyze), unavailable)
+        self.run_probe = gpu(self.analyzer.probe)  # a click on a pixel: its own model step
         self.files = MaskFiles()
         self.samples = list_samples()
         folders = {n: loaded[n].folder for n in self.names if loaded[n].folder is not None}
         self.histories = {n: TrainingHistory.read(f) for n, f in folders.items() if (Path(f) / "history.json").exists()}
         self.skips = [(n, p) for n in self.names for p in VARIANTS[n].skips]  # the ablation's switches
         self.metrics = views.read_metrics([m.folder for m in loaded.values()])
+        self.newest: dict[str, int] = {}  # visitor session -> number of its newest input (see fresh)
+        self.lock = threading.Lock()
 
     def masks(self, a) -> list[str]:
         """Paths of the full-size mask PNGs, then of their zip."""
@@ -116,18 +120,34 @@ class DemoState:
         return [a, views.status(a), gr.update(value=self.masks(a)[-1], interactive=True),
                 *self.panels(a, opacity, mode), *self.compare_extras(a), self.maps(a, cls, prob),
                 *self.ablate(a, *switches), exercise.canvas(a), exercise.grade(a, None), self.lessons(a),
-                lessons.confusion_tables(self.metrics, a)]  # fmt: skip
+                lessons.confusion_tables(self.metrics, a), a.rgb, views.probe_panels(None, None)]  # fmt: skip
 
     @staticmethod
     def choose(evt: gr.SelectData) -> int:
         """Which sample was clicked (no model: the model step reads the latest choice)."""
         return evt.index
 
-    def pick(self, index: int, *controls) -> list:
-        return [str(self.samples[index].image), *self.segment(str(self.samples[index].image), *controls)]
+    def pick(self, request: gr.Request, index: int, *controls) -> list:
+        ticket, image = self.ticket(request), str(self.samples[index].image)
+        return self.fresh(ticket, [image, *self.segment(image, *controls)])
 
-    def upload(self, payload, *controls) -> list:
-        return self.segment(payload_source(payload), *controls)
+    def upload(self, request: gr.Request, payload, *controls) -> list:
+        ticket = self.ticket(request)
+        return self.fresh(ticket, self.segment(payload_source(payload), *controls))
+
+    def ticket(self, request: gr.Request | None) -> tuple[str, int]:
+        """Number this input as its visitor's newest (a sample click and an upload are two events, so
+        Gradio's trigger_mode cannot order one against the other)."""
+        key = getattr(request, "session_hash", None) or ""
+        with self.lock:
+            n = self.newest[key] = self.newest.pop(key, 0) + 1  # re-inserted: the dict stays oldest-first
+            while len(self.newest) > SESSIONS_KEPT:
+                del self.newest[next(iter(self.newest))]
+        return key, n
+
+    def fresh(self, ticket: tuple[str, int], answer: list) -> list:
+        """``answer``, or no change at all if a newer input of the same visitor came in meanwhile."""
+        return answer if self.newest.get(ticket[0]) == ticket[1] else [gr.skip()] * len(answer)
 
     def panels(self, a, opacity, mode) -> list[str]:
         return [views.panel(a, n, opacity, mode) for n in self.names]
@@ -162,6 +182,25 @@ class DemoState:
             image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
             results = self.segment(image, *settings)
         return [image, *results, *settings, gr.Tabs(selected=link.tab) if link.tab else gr.skip()]
+
+    def probe(self, a, evt: gr.SelectData) -> str:
+        """A click on the photo: every model's answer and receptive fields at that pixel."""
+        if a is None:
+            return views.probe_panels(None, None)
+        x, y = evt.index
+        return views.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, a.label)
+
+    def api_probe(self, image, x: float, y: float) -> dict:
+        """Probe one pixel (x, y: column and row in the image's own pixels) with every model: class
+        probabilities, the theoretical receptive field (a box) and the effective one (the radius
+        holding 90% of the gradient of the winning logit), and a sentence comparing them."""
+        if not self.analyzer.models:
+            raise self.no_models()
+        a = self.requests.analyze(payload_source(image))
+        (h, w), (H, W) = a.size, a.original_size
+        if not (0 <= x < W and 0 <= y < H):
+            raise gr.Error(f"The point ({x:g}, {y:g}) is outside the image, which is {W}x{H} pixels.", title="Bad point")
+        return views.probe_summary(self.run_probe(a.rgb, int(x * w / W), int(y * h / H)))
 
     def grade(self, a, painted) -> str:
         return exercise.grade(a, exercise.student_mask(painted, a.size) if a is not None else None)
@@ -223,6 +262,7 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             gr.JSON(),
         )
         ui.api_btn = gr.Button()
+        ui.api_x, ui.api_y, ui.api_probe_json, ui.probe_btn = gr.Number(label="x"), gr.Number(label="y"), gr.JSON(), gr.Button()
 
 
 def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
@@ -236,6 +276,12 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
             ui.truth = gr.HTML(lessons.ground_truth_panel(None), elem_classes=["panel"], elem_id="panel-truth")
             ui.disagree = gr.HTML(lessons.disagreement_panel(None), elem_classes=["panel"], elem_id="panel-disagree")
+    with gr.Tab(T("tab_probe"), id="probe"):
+        gr.Markdown(T("probe_text"))
+        with gr.Row(equal_height=False):
+            ui.probe_img = gr.Image(label=T("probe_photo"), interactive=False, format="jpeg", buttons=[],
+                                    elem_id="probe-photo", scale=1, min_width=260)  # fmt: skip
+            ui.probe_out = gr.HTML(views.probe_panels(None, None), elem_id="probe-out", scale=3)
     with gr.Tab(T("tab_maps"), id="maps"):
         gr.Markdown(T("maps_text"))
         with gr.Row():
@@ -272,7 +318,8 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     """Events: an input answers every view at once; a view setting redraws from the state alone."""
     controls = [ui.opacity, ui.mode, ui.cls_in, ui.prob_in, *ui.switches]
     outputs = [ui.state, ui.status, ui.download, *ui.panels, ui.truth, ui.disagree, ui.compare_notice, ui.maps_out,
-               *ui.ablation_out, ui.editor, ui.grade_out, ui.lessons_out, ui.confusion_out]  # fmt: skip
+               *ui.ablation_out, ui.editor, ui.grade_out, ui.lessons_out, ui.confusion_out, ui.probe_img,
+               ui.probe_out]  # fmt: skip
     seg = {
         "preprocess": False,
         "concurrency_id": "models",
@@ -288,8 +335,7 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
         friendly(st.pick), [chosen, *controls], [ui.image_in, *outputs], api_name="pick", **seg
     )
     photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(st.upload), [ui.image_in, *controls], outputs,
-                  api_name="segment_photo", cancels=[picked], **seg)  # fmt: skip
-    ui.gallery.select(None, cancels=[photo], **choose)  # and a click supersedes a photo still running
+                  api_name="segment_photo", **seg)  # fmt: skip
     for ev in (picked, photo):
         ev.success(None, js=SCROLL_TO_RESULTS)
     view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
@@ -309,6 +355,10 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     ui.demo.load(None, None, ui.link, js="() => window.location.search")
     ui.link.change(friendly(st.restore), ui.link, restored, api_name="restore", api_visibility="undocumented",
                    concurrency_id="models")  # fmt: skip
+    ui.probe_img.select(friendly(st.probe), ui.state, ui.probe_out, api_name="probe_click", api_visibility="private",
+                        concurrency_id="models", trigger_mode="always_last")  # fmt: skip
+    ui.probe_btn.click(friendly(st.api_probe), [ui.api_in, ui.api_x, ui.api_y], ui.api_probe_json, api_name="probe",
+                       preprocess=False, concurrency_id="models")  # fmt: skip
     ui.grade_btn.click(st.grade, [ui.state, ui.editor], ui.grade_out, api_name="grade", api_visibility="undocumented")
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"

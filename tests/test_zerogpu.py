@@ -94,6 +94,9 @@ def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
     assert "switched off: <b>pool4</b>" in ablated[0] and "switched off: <b>nothing</b>" in ablated[1]
     masks, summary = client.predict(handle_file(str(list_samples()[5].image)), api_name="/segment")
     assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == list_samples()[5].name
+    # The probe is a model step of its own (forward and backward): also a GPU call, also pickled back.
+    probe = client.predict(handle_file(str(sample.image)), 100, 80, api_name="/probe")
+    assert set(probe["models"]) == set(VARIANTS) and probe["sentence"]
     assert "ModelInServerError" not in log.read_text()
 
 
@@ -121,6 +124,11 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         page.wait_for_function(
             "() => document.querySelector('#ablate-fcn16s').innerText.includes('switched off: pool4')"
         )
+        page.get_by_role("tab", name="Ask a pixel").click()
+        photo = page.locator("#probe-photo img").first
+        box = photo.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("#probe-out .panel img")
         page.get_by_role("tab", name="Skip-layer maps").click()
         page.get_by_label("border").check()
         page.wait_for_selector('#maps-out img[alt*="class border"]')
