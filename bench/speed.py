@@ -17,7 +17,8 @@ speed during the run hits all of them alike; the report says how much CPU other 
    export; every view it answers at once: four panels, the skip-layer maps, the ablation tab, all
    pictures encoded for the browser) against ONE forward pass of torchvision's
    fcn_resnet50 / fcn_resnet101 on the same 512x512 image, fp32 as the pytorch/FCN Space runs it
-   (random weights: speed does not depend on their values).
+   (random weights: speed does not depend on their values). Beside it, one click of the Ask-a-pixel
+   tab on that image (``DemoState.run_probe``: the four models forward and backward).
 3. Training throughput (images/s) of train.py's step on three paths: bf16 autocast + channels_last,
    fp32 + channels_last, plain fp32 (same model, batch and crop), and which one train.py takes here.
    Then the U-Net's step with glibc's default malloc against runtime.keep_freed_memory (what train.py
@@ -137,6 +138,9 @@ def upload_contenders(st, device, stages: dict[str, list[float]], out: Path) -> 
     x = torch.from_numpy(load_input(data).rgb).permute(2, 0, 1).float().div(255)[None].to(device)
     n = iter(range(10**6))
     contenders = {"app": lambda: app_request(st, data, out / str(next(n)), stages)}
+    rgb = st.requests.analyze(data).rgb
+    # One click of the Ask-a-pixel tab: all four models, forward and backward to the photo.
+    contenders["probe"] = lambda: st.run_probe(rgb, rgb.shape[1] // 2, rgb.shape[0] // 2)
     for label, ctor in (("fcn_resnet50", fcn_resnet50), ("fcn_resnet101", fcn_resnet101)):
         net = ctor(weights=None, weights_backbone=None).eval().to(device)
 
@@ -243,6 +247,8 @@ def markdown(rows, vs, tp, heap, device, dtype, threads, other: float | None) ->
         f"**{vs['app'] / ref:.2f}** |",
         f"| vs fcn_resnet50 | {vs['app'] / vs['fcn_resnet50']:.2f} |",
         *(f"| of which {what} | {vs[k] / ref:.2f} |" for k, what in STAGES.items()),
+        f"| One pixel probe (Ask a pixel: four models, forward and backward to the photo) vs fcn_resnet101 "
+        f"(target <= 0.5) | **{vs['probe'] / ref:.2f}** |",
         "",
         f"Latency per variant, forward pass at N x N px, as a multiple of one fcn_resnet101 forward at 512 px "
         f"({ref * 1000:.0f} ms here); the app always runs at 256 px on the shorter side:",
@@ -315,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = rounds(contenders, args.repeat)
     times = {k: statistics.median(v) for k, v in raw.items()}
     shutil.rmtree(out, ignore_errors=True)
-    vs = {k: times[k] for k in ("app", "fcn_resnet50", "fcn_resnet101")}
+    vs = {k: times[k] for k in ("app", "probe", "fcn_resnet50", "fcn_resnet101")}
     vs.update({k: statistics.median(v[1:]) for k, v in stages.items()})  # v[0] is from the warm-up round
     rows = [{"size": size, "name": name, "s": times["full", name, size],
              # median of per-round ratios: a backbone and its full model are timed right after each other

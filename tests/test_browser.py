@@ -13,7 +13,7 @@ import base64
 import io
 import shutil
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,10 @@ SAMPLES = [s.name for s in list_samples()]  # the gallery's order
 SAMPLE = "Bengal_193"  # the desk page's image (the README's screenshots)
 TITLES = {n: v.title for n, v in VARIANTS.items()}
 SKIP_NETS = [n for n, v in VARIANTS.items() if v.skips]
-TABS = ["Compare the models", "Skip-layer maps", "Live skip ablation", "Training replay", "Metrics"]
+COMPARE, MAPS, ABLATION = "Compare the models", "Skip-layer maps", "Live skip ablation"
+# What a student can tap or type into (inputs that Gradio hides inside a label are tapped through it).
+CONTROLS = ", ".join(f"{c}:visible" for c in ("button", "input[type=range]", "input[type=number]", "input[type=text]",
+                     "textarea", "select", "canvas", "label:has(input[type=radio])", "label:has(input[type=checkbox])"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +82,31 @@ def pick(page, name: str) -> None:
     wait_for_image(page, name)
 
 
-def wait_for_image(page, name: str) -> None:
+def wait_for_image(page, name: str, timeout: float | None = None) -> None:
     page.wait_for_function(
         """([name, n]) => document.querySelector('#status .status')?.dataset.image === name
              && [...document.querySelectorAll('#panels img.panel-img')].filter(i => i.alt.includes(` of ${name} `)).length === n""",
         arg=[name, len(VARIANTS)],
+        timeout=timeout,
     )
+
+
+def settles_on(page, name: str) -> None:
+    """After quick inputs, the page ends up showing ``name`` (a sample, or "your photo") everywhere on
+    the Compare tab, and stays so: no answer to an older input lands later."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with suppress(PlaywrightTimeout):  # the assertions below say what the page shows instead
+        wait_for_image(page, name, timeout=60_000)
+    page.wait_for_timeout(3000)  # a stale answer still on its way would land now
+    status = page.locator("#status .status")
+    assert status.get_attribute("data-image") == name, f"the status shows {status.inner_text()!r}, not {name}"
+    assert texts_of(page, "#panels img") == [f"{t} mask of {name} over the photo" for t in TITLES.values()]
 
 
 def show(page, name: str = SAMPLE) -> None:
     """Make ``page`` show the Compare tab for sample ``name`` (segmenting it only if needed)."""
-    tab(page, TABS[0])
+    tab(page, COMPARE)
     if page.locator("#status .status").get_attribute("data-image") != name:
         pick(page, name)
 
@@ -188,14 +205,10 @@ def test_three_quick_clicks_show_only_the_last(page, app_url, tmp_path):
         if i:
             page.wait_for_timeout(150)
         page.locator("#samples img").nth(SAMPLES.index(name)).click()
-    wait_for_image(page, last)
-    page.wait_for_timeout(3000)  # a stale answer still on its way would land now
-    status = page.locator("#status .status")
-    assert status.get_attribute("data-image") == last
-    assert f"sample {last} " in status.inner_text()
+    settles_on(page, last)
+    assert f"sample {last} " in page.locator("#status .status").inner_text()
     photo = page.locator("#image-in img").get_attribute("src")
     assert photo.endswith(f"/{last}.jpg"), f"'Your photo' is not the last click: {photo}"
-    assert texts_of(page, "#panels img") == [f"{t} mask of {last} over the photo" for t in TITLES.values()]
     assert download(page, tmp_path).name == f"{last}_masks.zip"
 
     # The scores are the last sample's: the same numbers as the API gives for it, not the first's.
@@ -210,14 +223,38 @@ def test_three_quick_clicks_show_only_the_last(page, app_url, tmp_path):
         assert want in text, f"{n}: {text!r} lacks {want!r}"
     assert scores[clicks[0]] != scores[last], "the check cannot tell the two samples apart"
 
-    tab(page, "Skip-layer maps")
+    tab(page, MAPS)
     assert page.locator("#maps-out .heatmaps").get_attribute("data-image") == last
     alts = texts_of(page, "#maps-out img")
     assert len(alts) == len(VARIANTS) and all(f" of {last} " in a for a in alts), alts
-    tab(page, "Live skip ablation")
+    tab(page, ABLATION)
     alts = texts_of(page, "#ablation-row img")
     assert len(alts) == len(SKIP_NETS) + 1 and all(f" of {last} " in a for a in alts), alts
-    tab(page, TABS[0])
+    tab(page, COMPARE)
+
+
+def test_a_photo_and_a_click_the_newer_wins(page, tmp_path):
+    """An upload supersedes a sample click still running, and a click an upload. (An upload counts
+    from when its file has reached the server: a click while the file is still on its way is older.)"""
+    show(page)
+
+    def upload(sample: str, flip: Image.Transpose) -> None:
+        path = tmp_path / f"my_pet_{flip.name}.jpg"  # not a sample any more: no ground truth
+        Image.open(REPO_ROOT / "samples" / f"{sample}.jpg").transpose(flip).save(path)
+        clear = page.locator("#image-in").get_by_role("button", name="Clear")
+        if clear.count():
+            clear.first.click()
+        with page.expect_request(lambda r: "/queue/join" in r.url):  # the photo's model step is queued
+            page.locator("#image-in input[type=file]").set_input_files(str(path))
+
+    page.locator("#samples img").nth(SAMPLES.index("Abyssinian_43")).click()
+    page.wait_for_timeout(150)
+    upload("Bengal_63", Image.Transpose.FLIP_LEFT_RIGHT)
+    settles_on(page, "your photo")
+    upload("Bengal_63", Image.Transpose.FLIP_TOP_BOTTOM)
+    page.wait_for_timeout(150)
+    page.locator("#samples img").nth(SAMPLES.index("american_bulldog_205")).click()
+    settles_on(page, "american_bulldog_205")
 
 
 def test_download_masks(page, tmp_path):
@@ -226,8 +263,9 @@ def test_download_masks(page, tmp_path):
     assert path.name == f"{SAMPLE}_masks.zip"
     size = Image.open(REPO_ROOT / "samples" / f"{SAMPLE}.jpg").size
     with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == sorted(f"{SAMPLE}_{n}.png" for n in VARIANTS)
-        for n in zf.namelist():
+        masks = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        assert masks == sorted(f"{SAMPLE}_{n}.png" for n in VARIANTS)
+        for n in masks:
             assert Image.open(io.BytesIO(zf.read(n))).size == size, f"{n} is not at the image's size"
 
 
@@ -265,7 +303,7 @@ def test_result_images_say_what_they_show(page):
     """Alt text on every result picture names the model and the image."""
     show(page)
     seen = []
-    for name, selector in zip(TABS, ("#panels img", "#maps-out img", "#ablation-row img")):
+    for name, selector in zip((COMPARE, MAPS, ABLATION), ("#panels img", "#maps-out img", "#ablation-row img")):
         tab(page, name)
         alts = texts_of(page, selector)
         assert alts, f"no pictures in {selector}"
@@ -274,12 +312,12 @@ def test_result_images_say_what_they_show(page):
             assert any(alt.startswith(t) for t in TITLES.values()), f"{selector}: {alt!r} does not name the model"
         seen += alts
     assert len(set(seen)) == len(seen), "two pictures share an alt text"
-    tab(page, TABS[0])
+    tab(page, COMPARE)
 
 
 def test_skip_maps_tab(page):
     show(page)
-    tab(page, "Skip-layer maps")
+    tab(page, MAPS)
     assert page.locator("#maps-out .heatmaps").get_attribute("data-image") == SAMPLE
     maps = page.locator("#maps-out img.heatmap-img")
     assert maps.count() == len(VARIANTS)
@@ -296,7 +334,7 @@ def test_skip_maps_tab(page):
 
 def test_live_ablation(page):
     show(page)
-    tab(page, "Live skip ablation")
+    tab(page, ABLATION)
     img = page.locator("#ablate-fcn16s img.panel-img")
     before = picture(img)
     switch = page.get_by_label("FCN-16s: pool4 skip")
@@ -325,7 +363,7 @@ def test_training_replay_plays_in_the_browser(page):
     assert requests == [], f"playback must not call the server: {requests}"
     page.locator("#replay .replay-play").click()  # pause
     page.screenshot(path=SHOTS / "replay.png", full_page=True)
-    tab(page, TABS[0])
+    tab(page, COMPARE)
 
 
 def test_metrics_tab(page):
@@ -337,7 +375,7 @@ def test_metrics_tab(page):
     assert "FCN-8s" in page.locator("#metrics-table").inner_text()
     page.wait_for_timeout(300)
     page.screenshot(path=SHOTS / "metrics.png", full_page=True)
-    tab(page, TABS[0])
+    tab(page, COMPARE)
 
 
 def test_presentation_mode_makes_text_larger(page):
@@ -356,7 +394,7 @@ def test_presentation_mode_makes_text_larger(page):
 
 
 def test_bad_upload_shows_a_message_and_the_page_keeps_working(page, tmp_path):
-    tab(page, TABS[0])
+    tab(page, COMPARE)
     bad = tmp_path / "holiday.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 300)  # a JPEG cut off after its first bytes
     clear = page.locator("#image-in").get_by_role("button", name="Clear")
@@ -382,30 +420,25 @@ def test_phone_no_sideways_scrolling_and_everything_reachable(browser, app_url):
         for upper, lower in zip(boxes, boxes[1:]):
             assert lower["y"] >= upper["y"] + upper["height"] - 1, f"panels not stacked: {boxes}"
         assert all(b["x"] >= 0 and b["x"] + b["width"] <= w for b in boxes), boxes
-        controls = [pg.get_by_label("Presentation mode", exact=False), pg.locator("#image-in button").first,
-                    pg.locator("#run"), *pg.locator("#samples img").all(), pg.locator("#download"),
-                    pg.locator("#view-controls input[type=range]"), pg.locator("#view-controls input[type=number]"),
-                    *pg.locator("#view-controls label:has(input[type=radio])").all()]  # fmt: skip
-        for c in controls:
+        above_tabs = [pg.get_by_label("Presentation mode", exact=False), *pg.locator("#image-in button:visible").all(),
+                      pg.locator("#run"), *pg.locator("#samples img").all(), pg.locator("#download")]  # fmt: skip
+        for c in above_tabs:
             reachable(pg, c, w)
         pg.evaluate("window.scrollTo(0, 0)")
         pg.wait_for_timeout(300)
         pg.screenshot(path=SHOTS / "phone.png", full_page=True)
-        per_tab = {
-            "Skip-layer maps": "#tabs [role=tabpanel]:visible label:has(input[type=radio])",
-            "Live skip ablation": "#ablation-row label:has(input[type=checkbox])",
-            "Training replay": "#replay button, #replay input",
-            "Metrics": "#metrics-table, #provenance",
-        }
+        names = pg.eval_on_selector_all(
+            "#tabs [role=tab], #tabs .overflow-dropdown button", "els => els.map(e => e.textContent.trim())"
+        )
+        assert {COMPARE, MAPS, ABLATION, "Training replay", "Metrics"} <= set(names), names
         more = pg.get_by_role("button", name="More tabs")
-        for name, selector in per_tab.items():
+        for name in names:
             button = pg.get_by_role("tab", name=name)
             reachable(pg, button if button.count() and button.is_visible() else more, w)
             tab(pg, name)
-            pg.wait_for_selector(selector.split(",")[0])
-            items = pg.locator(selector).all()
-            assert items, f"nothing matches {selector} in {name}"
-            for c in items:
+            inside = pg.locator("#tabs [role=tabpanel]:visible").locator(CONTROLS).all()
+            assert inside, f"no controls found in the {name} tab"
+            for c in inside:
                 reachable(pg, c, w)
             assert page_width(pg) == w, f"the {name} tab scrolls sideways"
 
