@@ -28,7 +28,7 @@ from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import CLASSES, REPO_ROOT
 from fcn_demo.export import MaskFiles
 from fcn_demo.hub import load_models
-from fcn_demo.i18n import translations
+from fcn_demo.i18n import locale, note, page_translations, switch_key, text
 from fcn_demo.inputs import InputError, payload_source
 from fcn_demo.models import VARIANTS
 from fcn_demo.pipeline import Analyzer, Requests
@@ -45,7 +45,7 @@ except ImportError:
     gpu, ZEROGPU = (lambda fn: fn), False
 
 log = logging.getLogger("fcn-demo")
-I18N = gr.I18n(**translations())  # the browser's language picks one; English is the fallback
+I18N = gr.I18n(**page_translations())  # the browser's language picks one; English is the fallback
 T = I18N
 WEB = REPO_ROOT / "fcn_demo" / "web"
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
@@ -54,10 +54,22 @@ SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el 
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
 
 
-def notice(a, view: str, **kw) -> str:
+def notice(a, view: str, lang: str = "en", **kw) -> str:
     """What to notice in a view, computed from this image's numbers (nothing before an image)."""
-    text = lessons.notice(view, a, **kw) if a is not None else ""
-    return f'<div class="notice">{text}</div>' if text else ""
+    said = lessons.notice(view, a, lang, **kw) if a is not None else ""
+    return f'<div class="notice">{said}</div>' if said else ""
+
+
+def localized(fn):
+    """``fn`` for an event whose last input is the visitor's language (the ``lang`` State, or the
+    browser's own tag, navigator.language): as one of fcn_demo.i18n.LOCALES, it goes to ``fn`` as ``lang=``."""
+
+    @wraps(fn)
+    def inner(*args):
+        *rest, tag = args
+        return fn(*rest, lang=locale(tag))
+
+    return inner
 
 
 def friendly(fn):
@@ -96,6 +108,7 @@ class DemoState:
         self.histories = {n: TrainingHistory.read(f) for n, f in folders.items() if (Path(f) / "history.json").exists()}
         self.skips = [(n, p) for n in self.names for p in VARIANTS[n].skips]  # the ablation's switches
         self.metrics = views.read_metrics([m.folder for m in loaded.values()])
+        self.translated: dict[str, list] = {}  # language -> the page's server-drawn HTML in it (see localize)
         self.newest: dict[str, int] = {}  # visitor session -> number of its newest input (see fresh)
         self.lock = threading.Lock()
 
@@ -110,30 +123,32 @@ class DemoState:
         why = "; ".join(f"{VARIANTS[n].title}: {views.why_unavailable(self.loaded[n].error)}" for n in self.names)
         return gr.Error(f"No model weights could be loaded ({why}).", title="The models are unavailable")
 
-    def segment(self, source, opacity, mode, cls, prob, *switches) -> list:
-        """Everything an input changes, in one answer: no view can show another image's results."""
+    def segment(self, source, opacity, mode, cls, prob, *switches, lang: str = "en") -> list:
+        """Everything an input changes, in one answer: no view can show another image's results.
+        ``lang``: the language of its words (one of fcn_demo.i18n.LOCALES)."""
         if not self.analyzer.models:
             raise self.no_models()
         a = self.requests.analyze(source)
-        for note in a.notes:
-            gr.Info(note)
-        return [a, views.status(a), gr.update(value=self.masks(a)[-1], interactive=True),
-                *self.panels(a, opacity, mode), *self.compare_extras(a), self.maps(a, cls, prob),
-                *self.ablate(a, *switches), exercise.canvas(a), exercise.grade(a, None), self.lessons(a),
-                lessons.confusion_tables(self.metrics, a), a.rgb, views.probe_panels(None, None)]  # fmt: skip
+        for said in a.notes:
+            gr.Info(note(lang, said))
+        return [a, views.status(a, lang), gr.update(value=self.masks(a)[-1], interactive=True),
+                *self.panels(a, opacity, mode, lang), *self.compare_extras(a, lang), self.maps(a, cls, prob, lang),
+                *self.ablate(a, *switches, lang=lang), exercise.canvas(a), exercise.grade(a, None, lang),
+                self.lessons(a, lang), lessons.confusion_tables(self.metrics, a, lang), a.rgb,
+                views.probe_panels(None, None, lang=lang)]  # fmt: skip
 
     @staticmethod
     def choose(evt: gr.SelectData) -> int:
         """Which sample was clicked (no model: the model step reads the latest choice)."""
         return evt.index
 
-    def pick(self, request: gr.Request, index: int, *controls) -> list:
+    def pick(self, request: gr.Request, index: int, *controls, lang: str = "en") -> list:
         ticket, image = self.ticket(request), str(self.samples[index].image)
-        return self.fresh(ticket, [image, *self.segment(image, *controls)])
+        return self.fresh(ticket, [image, *self.segment(image, *controls, lang=lang)])
 
-    def upload(self, request: gr.Request, payload, *controls) -> list:
+    def upload(self, request: gr.Request, payload, *controls, lang: str = "en") -> list:
         ticket = self.ticket(request)
-        return self.fresh(ticket, self.segment(payload_source(payload), *controls))
+        return self.fresh(ticket, self.segment(payload_source(payload), *controls, lang=lang))
 
     def ticket(self, request: gr.Request | None) -> tuple[str, int]:
         """Number this input as its visitor's newest (a sample click and an upload are two events, so
@@ -149,25 +164,51 @@ class DemoState:
         """``answer``, or no change at all if a newer input of the same visitor came in meanwhile."""
         return answer if self.newest.get(ticket[0]) == ticket[1] else [gr.skip()] * len(answer)
 
-    def panels(self, a, opacity, mode) -> list[str]:
-        return [views.panel(a, n, opacity, mode) for n in self.names]
+    def panels(self, a, opacity, mode, lang: str = "en") -> list[str]:
+        return [views.panel(a, n, opacity, mode, lang) for n in self.names]
 
-    def compare_extras(self, a) -> list[str]:
+    def compare_extras(self, a, lang: str = "en") -> list[str]:
         """The ground truth, where the models disagree, and what to notice on this image."""
-        return [lessons.ground_truth_panel(a), lessons.disagreement_panel(a), notice(a, "compare")]
+        return [lessons.ground_truth_panel(a, lang), lessons.disagreement_panel(a, lang), notice(a, "compare", lang)]
 
-    def maps(self, a, cls, prob) -> str:
-        return notice(a, "maps") + views.skip_maps(a, self.names, int(cls), prob == "probability")
+    def maps(self, a, cls, prob, lang: str = "en") -> str:
+        return notice(a, "maps", lang) + views.skip_maps(a, self.names, int(cls), prob == "probability", lang)
 
-    def ablate(self, a, *switches) -> list[str]:
+    def ablate(self, a, *switches, lang: str = "en") -> list[str]:
         drops = {n: tuple(p for (m, p), on in zip(self.skips, switches) if m == n and not on) for n in self.names}
-        out = [views.ablation(a, n, drops[n]) for n in self.names if VARIANTS[n].skips]
-        return [*out, views.reference(a, self.names[0]), notice(a, "ablation", drops=drops)]
+        out = [views.ablation(a, n, drops[n], lang) for n in self.names if VARIANTS[n].skips]
+        return [*out, views.reference(a, self.names[0], lang), notice(a, "ablation", lang, drops=drops)]
 
-    def lessons(self, a) -> str:
-        return notice(a, "confidence") + lessons.confidence_panels(a, self.names)
+    def lessons(self, a, lang: str = "en") -> str:
+        return notice(a, "confidence", lang) + lessons.confidence_panels(a, self.names, lang)
 
-    def restore(self, search: str) -> list:
+    def localize(self, a, lang: str = "en") -> list:
+        """The visitor's language, once the page knows it, and the page's server-drawn HTML in it (the
+        page is built in English): what shows before an image, unless one is already shown (its views
+        were drawn in ``lang``), then the tables and texts that never change."""
+        if lang == "en":
+            return [lang] + [gr.skip()] * (len(self.blanks) + 4)
+        if lang not in self.translated:
+            self.translated[lang] = [
+                *self.blank_views(lang), views.trained_on(self.histories, lang), views.metrics_tables(self.metrics, lang),
+                views.provenance(self.loaded, self.histories, lang), lessons.upsampling_lesson(self.analyzer.models, lang)
+            ]  # fmt: skip
+        page = self.translated[lang]
+        return [lang, *([gr.skip()] * len(self.blanks) + page[len(self.blanks) :] if a is not None else page)]
+
+    def blank_views(self, lang: str = "en") -> list:
+        """What every view in :attr:`blanks` shows before the first image."""
+        empty = {"status": views.status(None, lang), "truth": lessons.ground_truth_panel(None, lang),
+                 "disagree": lessons.disagreement_panel(None, lang),
+                 "maps": views.skip_maps(None, self.names, 1, True, lang), "grade": exercise.grade(None, None, lang),
+                 "lessons": lessons.confidence_panels(None, self.names, lang), "probe": views.probe_panels(None, None, lang=lang),
+                 "confusion": lessons.confusion_tables(self.metrics, None, lang)}  # fmt: skip
+        empty |= {f"panel-{n}": views.panel(None, n, lang=lang) for n in self.names}
+        empty |= {f"ablate-{n}": views.ablation(None, n, (), lang) for n in self.names if VARIANTS[n].skips}
+        empty["ablate-ref"] = views.reference(None, self.names[0], lang)
+        return [empty[k] for k in self.blanks]
+
+    def restore(self, search: str, lang: str = "en") -> list:
         """A shared link (?sample=...&tab=...&opacity=...): the settings it names, and its sample segmented."""
         query = dict(parse_qsl(search.lstrip("?")))
         link = share.parse(query, [s.name for s in self.samples], self.skips, TABS)
@@ -176,19 +217,19 @@ class DemoState:
         settings = [link.opacity, link.mode, link.cls, link.maps, *link.switches]
         if link.sample is None:
             if query.get("sample"):
-                gr.Warning(f"There is no sample named {query['sample']!r}; pick one from the gallery.")
+                gr.Warning(text(lang, "gen.toast.no_sample", name=repr(query["sample"])))
             image, results = gr.skip(), [gr.skip()] * len(self.outputs)
         else:
             image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
-            results = self.segment(image, *settings)
+            results = self.segment(image, *settings, lang=lang)
         return [image, *results, *settings, gr.Tabs(selected=link.tab) if link.tab else gr.skip()]
 
-    def probe(self, a, evt: gr.SelectData) -> str:
+    def probe(self, a, evt: gr.SelectData, lang: str = "en") -> str:
         """A click on the photo: every model's answer and receptive fields at that pixel."""
         if a is None:
-            return views.probe_panels(None, None)
+            return views.probe_panels(None, None, lang=lang)
         x, y = evt.index
-        return views.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, a.label)
+        return views.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, views.image_name(a, lang), lang)
 
     def api_probe(self, image, x: float, y: float) -> dict:
         """Probe one pixel (x, y: column and row in the image's own pixels) with every model: class
@@ -199,11 +240,13 @@ class DemoState:
         a = self.requests.analyze(payload_source(image))
         (h, w), (H, W) = a.size, a.original_size
         if not (0 <= x < W and 0 <= y < H):
-            raise gr.Error(f"The point ({x:g}, {y:g}) is outside the image, which is {W}x{H} pixels.", title="Bad point")
+            raise gr.Error(
+                f"The point ({x:g}, {y:g}) is outside the image, which is {W}x{H} pixels.", title="Bad point"
+            )
         return views.probe_summary(self.run_probe(a.rgb, int(x * w / W), int(y * h / H)))
 
-    def grade(self, a, painted) -> str:
-        return exercise.grade(a, exercise.student_mask(painted, a.size) if a is not None else None)
+    def grade(self, a, painted, lang: str = "en") -> str:
+        return exercise.grade(a, exercise.student_mask(painted, a.size) if a is not None else None, lang)
 
     def api_segment(self, image):
         """Segment one image with every model. Returns the masks (palette PNGs at the image's size,
@@ -221,7 +264,10 @@ class DemoState:
 def build_demo(st: DemoState) -> gr.Blocks:
     """The page around ``st``: layout here, handlers on DemoState."""
     with gr.Blocks(title="FCN demo: FCN-32s/16s/8s vs U-Net", analytics_enabled=False) as demo:
-        ui = SimpleNamespace(state=gr.State(None), demo=demo, link=gr.Textbox(visible=False))
+        # link, browser_lang: the query string of a shared link and navigator.language, from the page;
+        # lang: the visitor's language, one of fcn_demo.i18n.LOCALES (a State, so no API parameter)
+        ui = SimpleNamespace(state=gr.State(None), demo=demo, link=gr.Textbox(visible=False),
+                             browser_lang=gr.Textbox(visible=False), lang=gr.State("en"))  # fmt: skip
         gr.Markdown(T("intro"), elem_id="intro")
         present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
@@ -240,16 +286,14 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             ui.image_in = gr.Image(label=T("your_photo"), type="filepath", image_mode=None, height=280,
                                    sources=["upload", "webcam", "clipboard"], elem_id="image-in", buttons=[])  # fmt: skip
             ui.run_btn = gr.Button(T("segment"), variant="primary", elem_id="run")
-            gr.HTML(views.trained_on(st.histories), elem_id="trained-on")
+            ui.trained_on = gr.HTML(views.trained_on(st.histories), elem_id="trained-on")
         with gr.Column(scale=3, min_width=280):
             gr.Markdown(T("samples_head"), elem_classes=["gallery-head"])
             ui.gallery = gr.Gallery(value=[(str(s.image), s.name.replace("_", " ")) for s in st.samples],
                                     label="Samples", show_label=False, columns=4, height="auto", allow_preview=False,
                                     object_fit="cover", elem_id="samples", buttons=[])  # fmt: skip
             ui.status = gr.HTML(views.status(None), elem_id="status")
-            ui.download = gr.DownloadButton(
-                T("download"), interactive=False, size="sm", elem_id="download"
-            )
+            ui.download = gr.DownloadButton(T("download"), interactive=False, size="sm", elem_id="download")
             with gr.Row(elem_id="share-row"):
                 ui.share_btn = gr.Button(T("share"), size="sm", elem_id="share", scale=0, min_width=200)
                 ui.share_url = gr.Textbox(show_label=False, placeholder=T("share_placeholder"), interactive=False,
@@ -262,15 +306,20 @@ def _inputs_layout(st: DemoState, ui: SimpleNamespace) -> None:
             gr.JSON(),
         )
         ui.api_btn = gr.Button()
-        ui.api_x, ui.api_y, ui.api_probe_json, ui.probe_btn = gr.Number(label="x"), gr.Number(label="y"), gr.JSON(), gr.Button()
+        ui.api_x, ui.api_y, ui.api_probe_json, ui.probe_btn = (
+            gr.Number(label="x"),
+            gr.Number(label="y"),
+            gr.JSON(),
+            gr.Button(),
+        )
 
 
 def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
     with gr.Tab(T("tab_compare"), id="compare"):
         with gr.Row(elem_id="view-controls"):
             ui.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label=T("opacity"), buttons=[], elem_id="opacity")
-            ui.mode = gr.Radio(list(views.VIEW_MODES), value="overlay", label=T("show"), elem_id="mode",
-                               info=T("show_info"))  # fmt: skip
+            modes = [(T(f"mode_{m.replace(' ', '_')}"), m) for m in views.VIEW_MODES]  # shown in words, sent as is
+            ui.mode = gr.Radio(modes, value="overlay", label=T("show"), elem_id="mode", info=T("show_info"))
         ui.compare_notice = gr.HTML(elem_id="compare-notice")
         with gr.Row(equal_height=False, elem_id="panels"):
             ui.panels = [gr.HTML(views.panel(None, n), elem_classes=["panel"], elem_id=f"panel-{n}") for n in st.names]
@@ -285,9 +334,10 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
     with gr.Tab(T("tab_maps"), id="maps"):
         gr.Markdown(T("maps_text"))
         with gr.Row():
-            ui.cls_in = gr.Radio([(c, i) for i, c in enumerate(CLASSES)], value=1, label=T("class"), elem_id="cls")
-            ui.prob_in = gr.Radio(["probability", "raw score"], value="probability", label=T("show"), elem_id="prob",
-                                  info=T("maps_info"))  # fmt: skip
+            ui.cls_in = gr.Radio([(T(f"class_{c}"), i) for i, c in enumerate(CLASSES)], value=1, label=T("class"),
+                                 elem_id="cls")  # fmt: skip
+            ui.prob_in = gr.Radio([(T("maps_probability"), "probability"), (T("maps_raw"), "raw score")],
+                                  value="probability", label=T("show"), elem_id="prob", info=T("maps_info"))  # fmt: skip
         ui.maps_out = gr.HTML(views.skip_maps(None, st.names, 1, True), elem_id="maps-out")
     with gr.Tab(T("tab_ablation"), id="ablation"):
         gr.Markdown(T("ablation_text"))
@@ -296,7 +346,7 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         ui.ablation_out.append(gr.HTML(elem_id="ablate-notice"))
     with gr.Tab(T("tab_lessons"), id="lessons"):
         ui.lessons_out = gr.HTML(lessons.confidence_panels(None, st.names), elem_id="confidence-out")
-        gr.HTML(lessons.upsampling_lesson(st.analyzer.models), elem_id="upsampling")
+        ui.upsampling = gr.HTML(lessons.upsampling_lesson(st.analyzer.models), elem_id="upsampling")
     with gr.Tab(T("tab_replay"), id="replay"):
         gr.Markdown(T("replay_text"))
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
@@ -310,7 +360,7 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         ui.grade_btn = gr.Button(T("grade"), variant="primary", elem_id="grade")
         ui.grade_out = gr.HTML(exercise.grade(None, None), elem_id="grade-out")
     with gr.Tab(T("tab_metrics"), id="metrics") as ui.metrics_tab:
-        ui.charts = _metrics_layout(st)
+        ui.charts = _metrics_layout(st, ui)
         ui.confusion_out = gr.HTML(lessons.confusion_tables(st.metrics), elem_id="confusion")
 
 
@@ -331,11 +381,13 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     # gallery's select data in the model step, three quick clicks showed the first sample.)
     chosen = gr.State(None)
     choose = {"queue": False, "show_progress": "hidden", "trigger_mode": "multiple", "api_visibility": "private"}
+    # Every event that draws HTML takes the visitor's language last (a State: the API's parameters
+    # stay as they were) and hands it to its handler as lang= (localized).
     picked = ui.gallery.select(st.choose, None, chosen, **choose).then(
-        friendly(st.pick), [chosen, *controls], [ui.image_in, *outputs], api_name="pick", **seg
+        friendly(localized(st.pick)), [chosen, *controls, ui.lang], [ui.image_in, *outputs], api_name="pick", **seg
     )
-    photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(st.upload), [ui.image_in, *controls], outputs,
-                  api_name="segment_photo", **seg)  # fmt: skip
+    photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(localized(st.upload)),
+                  [ui.image_in, *controls, ui.lang], outputs, api_name="segment_photo", **seg)  # fmt: skip
     for ev in (picked, photo):
         ev.success(None, js=SCROLL_TO_RESULTS)
     view = {"show_progress": "hidden", "trigger_mode": "always_last", "api_visibility": "undocumented"}
@@ -344,22 +396,32 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
         ("maps", st.maps, [ui.cls_in, ui.prob_in], ui.maps_out),
         ("ablate", st.ablate, ui.switches, ui.ablation_out),
     ):
-        gr.on([box.change for box in inputs], fn, [ui.state, *inputs], out, api_name=name, **view)
+        gr.on([box.change for box in inputs], localized(fn), [ui.state, *inputs, ui.lang], out, api_name=name, **view)
     share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
     share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
     ui.share_btn.click(None, controls, ui.share_url, js=share_js, api_visibility="private")
     st.outputs, st.controls = outputs, controls
     restored = [ui.image_in, *outputs, *controls, ui.tabs]
-    # The page hands its query string to a hidden box; only a link (a non-empty query) changes it, so a
-    # plain visit queues no job at all.
-    ui.demo.load(None, None, ui.link, js="() => window.location.search")
-    ui.link.change(friendly(st.restore), ui.link, restored, api_name="restore", api_visibility="undocumented",
-                   concurrency_id="models")  # fmt: skip
-    ui.probe_img.select(friendly(st.probe), ui.state, ui.probe_out, api_name="probe_click", api_visibility="private",
-                        concurrency_id="models", trigger_mode="always_last")  # fmt: skip
+    # The page hands its query string and its language to hidden boxes, together, so a link's restore
+    # sees the language. Only a link (a non-empty query) changes the first, so a plain visit queues no
+    # job at all; the language redraws, unqueued, what the server drew in English (st.localize).
+    ui.demo.load(None, None, [ui.link, ui.browser_lang], js="() => [window.location.search, navigator.language]")
+    ui.link.change(friendly(localized(st.restore)), [ui.link, ui.browser_lang], restored, api_name="restore",
+                   api_visibility="undocumented", concurrency_id="models")  # fmt: skip
+    blanks = [ui.status, *ui.panels, ui.truth, ui.disagree, ui.maps_out, *ui.ablation_out[:-1], ui.lessons_out,
+              ui.grade_out, ui.probe_out, ui.confusion_out]  # fmt: skip
+    st.blanks = ["status", *(f"panel-{n}" for n in st.names), "truth", "disagree", "maps",
+                 *(f"ablate-{n}" for n in st.names if VARIANTS[n].skips), "ablate-ref", "lessons", "grade", "probe",
+                 "confusion"]  # fmt: skip
+    ui.browser_lang.change(localized(st.localize), [ui.state, ui.browser_lang],
+                           [ui.lang, *blanks, ui.trained_on, ui.metrics_table, ui.provenance, ui.upsampling],
+                           queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+    ui.probe_img.select(friendly(localized(st.probe)), [ui.state, ui.lang], ui.probe_out, api_name="probe_click",
+                        api_visibility="private", concurrency_id="models", trigger_mode="always_last")  # fmt: skip
     ui.probe_btn.click(friendly(st.api_probe), [ui.api_in, ui.api_x, ui.api_y], ui.api_probe_json, api_name="probe",
                        preprocess=False, concurrency_id="models")  # fmt: skip
-    ui.grade_btn.click(st.grade, [ui.state, ui.editor], ui.grade_out, api_name="grade", api_visibility="undocumented")
+    ui.grade_btn.click(localized(st.grade), [ui.state, ui.editor, ui.lang], ui.grade_out, api_name="grade",
+                       api_visibility="undocumented")  # fmt: skip
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
     )
@@ -374,7 +436,7 @@ def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
         with gr.Column(scale=2, min_width=260):
             with gr.Row():
                 switches += [
-                    gr.Checkbox(True, label=f"{VARIANTS[name].title}: {p} skip", min_width=120, elem_id=f"skip-{name}-{p}")
+                    gr.Checkbox(True, label=T(switch_key(name, p)), min_width=120, elem_id=f"skip-{name}-{p}")
                     for p in VARIANTS[name].skips
                 ]
             outs.append(gr.HTML(views.ablation(None, name, ()), elem_classes=["panel"], elem_id=f"ablate-{name}"))
@@ -383,17 +445,17 @@ def _ablation_layout(st: DemoState) -> tuple[list[gr.Checkbox], list[gr.HTML]]:
     return switches, outs
 
 
-def _metrics_layout(st: DemoState) -> tuple:
+def _metrics_layout(st: DemoState, ui: SimpleNamespace) -> tuple:
     """The test-split table, where the weights came from, and the charts drawn on first visit."""
     metrics = st.metrics
-    gr.HTML(views.metrics_tables(metrics), elem_id="metrics-table")
+    ui.metrics_table = gr.HTML(views.metrics_tables(metrics), elem_id="metrics-table")
     bars = gr.Image(
         show_label=False, interactive=False, format="png", buttons=[], visible=bool(metrics), elem_id="iou-bars"
     )
     curves = gr.Image(
         show_label=False, interactive=False, format="png", buttons=[], visible=bool(st.histories), elem_id="curves"
     )
-    gr.HTML(views.provenance(st.loaded, st.histories), elem_id="provenance")
+    ui.provenance = gr.HTML(views.provenance(st.loaded, st.histories), elem_id="provenance")
     drawn = {}
 
     def draw():  # matplotlib is imported on first use, then the charts are reused

@@ -54,16 +54,16 @@ class TrainedOn:
     def breeds(self) -> int:
         return len(self.labelled_breeds) + len(self.unlabelled_breeds)
 
-    def sentence(self) -> str:
-        """One line for a student: what the model saw."""
+    def sentence(self, lang: str = "en") -> str:
+        """One line for a student: what the model saw (in ``lang``; the breeds keep their names)."""
+        from .i18n import number, text
+
         names = ", ".join(b.replace("_", " ") for b in self.labelled_breeds)
-        text = f"{self.labelled_images} labelled photos of {len(self.labelled_breeds)} breeds ({names})"
-        if self.unlabelled_photos:
-            text += (
-                f", plus {self.unlabelled_photos:,} unlabelled photos of {len(self.unlabelled_breeds)} other "
-                "breeds, masked by a teacher model"
-            )
-        return text
+        said = {"images": self.labelled_images, "breeds": len(self.labelled_breeds), "names": names}
+        if not self.unlabelled_photos:
+            return text(lang, "gen.trained.labelled", **said)
+        return text(lang, "gen.trained.both", **said, photos=number(lang, self.unlabelled_photos),
+                    others=len(self.unlabelled_breeds))  # fmt: skip
 
 
 @dataclass

@@ -9,9 +9,10 @@ import numpy as np
 from PIL import Image
 
 from .data import CLASS_COLORS, CLASSES, resize_mask
+from .i18n import join_and, text
 from .metrics import image_metrics
 from .pipeline import Analysis
-from .views import SCORE_LABELS, empty, img_tag
+from .views import empty, img_tag, score_labels
 from .viz import error_map, legend_html
 
 # The brush colours: the class colours of the overlays, so the painting reads like a mask.
@@ -46,35 +47,33 @@ def student_mask(editor_value: dict | None, size: tuple[int, int]) -> np.ndarray
     return resize_mask(mask, size)
 
 
-def grade(a: Analysis | None, painted: np.ndarray | None) -> str:
+def grade(a: Analysis | None, painted: np.ndarray | None, lang: str = "en") -> str:
     """The student's scores beside the four models', their error map, and a verdict."""
     if a is None or a.gt is None:
-        return empty("Pick a sample first: only samples have a ground truth to grade your painting against.")
+        return empty(text(lang, "gen.exercise.no_sample"))
     if painted is None:
-        return empty("Paint the pet with the orange brush (and its outline with the blue one), then press Grade.")
+        return empty(text(lang, "gen.exercise.no_paint"))
     mine = image_metrics(painted, a.gt)
-    rows = [("You", mine)] + [(m.title, m.metrics) for m in a.models.values() if m.metrics]
-    head = "".join(f'<th scope="col">{k}</th>' for k, _ in SCORE_LABELS)
+    rows = [(text(lang, "gen.exercise.you"), mine)] + [(m.title, m.metrics) for m in a.models.values() if m.metrics]
+    labels = score_labels(lang)
+    head = "".join(f'<th scope="col">{html.escape(k)}</th>' for k, _ in labels)
     body = "".join(
-        f"<tr><th scope='row'>{html.escape(who)}</th>"
-        + "".join(f"<td>{m[v]:.3f}</td>" for _, v in SCORE_LABELS)
-        + "</tr>"
+        f"<tr><th scope='row'>{html.escape(who)}</th>" + "".join(f"<td>{m[v]:.3f}</td>" for _, v in labels) + "</tr>"
         for who, m in rows
     )
     beaten = [who for who, m in rows[1:] if mine["miou"] > m["miou"]]
-    verdict = (
-        f"Your mIoU {mine['miou']:.3f} beats {', '.join(beaten)}."
-        if beaten
-        else f"Your mIoU {mine['miou']:.3f} is below every model's (FCN-32s: {rows[1][1]['miou']:.3f}). "
-        "Paint the border band too, and follow the ears and paws."
-    )
-    alt = f"Error map of your painting of {a.label}: {float((painted != a.gt).mean()):.0%} of pixels wrong, in red"
+    if beaten:
+        verdict = text(lang, "gen.exercise.beats", miou=mine["miou"], models=join_and(lang, beaten))
+    else:
+        verdict = text(lang, "gen.exercise.below", miou=mine["miou"], model=rows[1][0], ref=rows[1][1]["miou"])
+    alt = text(lang, "gen.alt.your_errors", image=a.label, wrong=float((painted != a.gt).mean()))
     return (
         f'<div class="notice">{html.escape(verdict)}</div>'
-        f'<table class="data"><caption>Your painting against the ground truth of {html.escape(a.label)}</caption>'
-        f'<thead><tr><th scope="col">Who</th>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f'<table class="data"><caption>{html.escape(text(lang, "gen.exercise.caption", image=a.label))}</caption>'
+        f'<thead><tr><th scope="col">{html.escape(text(lang, "gen.exercise.who"))}</th>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
         f"<figure class='panel-figure'>{img_tag(error_map(a.rgb, painted, a.gt), alt, cls='panel-img')}</figure>"
-        f"{legend_html(errors=True)}"
+        f"{legend_html(True, lang)}"
     )
 
 

@@ -5,7 +5,8 @@ Like :mod:`fcn_demo.views`, every function here turns data into an HTML string: 
 :class:`~fcn_demo.pipeline.Analysis` (or None, before the first image), metrics.json's dict, or
 the loaded models' upsampling weights. No model runs here and nothing here knows Gradio; the
 upsampling lesson applies ``conv_transpose2d`` to the weights alone, once at start-up. Every
-picture has alt text that names the model and the image.
+picture has alt text that names the model and the image. Every function takes ``lang`` (one of
+fcn_demo.i18n.LOCALES, English by default) and writes its words in that language.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from PIL import Image
 from torch import nn
 
 from .data import CLASSES
+from .i18n import class_name, join_and, listing, number, plural, sentences, text
 from .metrics import ConfusionMatrix, image_metrics
 from .models import VARIANTS
 from .models.fcn import bilinear_kernel
 from .pipeline import Analysis, ModelAnswer
-from .views import _stat, _title, empty, img_tag
+from .views import _stat, _title, empty, image_name, img_tag
 from .viz import _colormap, _fig_to_image, _figure, _swatch, legend_html, map_stride, overlay
 
 BORDER = CLASSES.index("border")
@@ -92,24 +94,19 @@ def _finite(x: float | None) -> bool:
 # ---------------------------------------------------------------------------- 1. ground truth
 
 
-def ground_truth_panel(a: Analysis | None) -> str:
+def ground_truth_panel(a: Analysis | None, lang: str = "en") -> str:
     """The hand-drawn trimap of a sample over its photo, with the class shares and the legend; for
     uploads an empty state that says there is none."""
-    head = _head("Ground truth", "#475569")
+    head = _head(text(lang, "gen.truth.title"), "#475569")
     if a is None:
-        return head + empty("A sample's hand-drawn trimap appears here: pick a sample.")
+        return head + empty(text(lang, "gen.truth.empty"))
     if a.gt is None:
-        return head + empty(
-            "There is no ground truth for uploads: only the gallery samples come with a hand-drawn trimap, "
-            "so your photo gets no scores. The disagreement map shows where the models differ instead."
-        )
+        return head + empty(text(lang, "gen.truth.upload"))
     shares = np.bincount(a.gt.ravel(), minlength=len(CLASSES))[: len(CLASSES)] / a.gt.size
-    alt = (
-        f"Ground-truth trimap of {a.label} over the photo: pet {_pct(shares[PET])}, "
-        f"border band {_pct(shares[BORDER])} of the image"
-    )
-    stats = _stats(_stat("pet", _pct(shares[PET])), _stat("border band", _pct(shares[BORDER])))
-    return head + _figure_html(overlay(a.rgb, a.gt, 0.55), alt) + stats + legend_html()
+    pet, band = _pct(shares[PET]), _pct(shares[BORDER])
+    alt = text(lang, "gen.alt.truth", image=image_name(a, lang), pet=pet, band=band)
+    stats = _stats(_stat(class_name(lang, PET), pet), _stat(text(lang, "gen.stat.border_band"), band))
+    return head + _figure_html(overlay(a.rgb, a.gt, 0.55), alt) + stats + legend_html(lang=lang)
 
 
 # ---------------------------------------------------------------------------- 2. disagreement
@@ -144,26 +141,27 @@ def disagreement(a: Analysis) -> dict:
     return out
 
 
-def disagreement_panel(a: Analysis | None) -> str:
+def disagreement_panel(a: Analysis | None, lang: str = "en") -> str:
     """A map of the pixels where the models do not all give the same label (yellow: two labels,
     magenta: three), with their count and share; works for uploads too."""
-    head = _head("Where the models disagree", "#fadc28")
+    head = _head(text(lang, "gen.disagree.title"), "#fadc28")
     if a is None:
-        return head + empty("Where the models disagree appears here: pick a sample or upload a photo.")
+        return head + empty(text(lang, "gen.disagree.empty"))
     if len(a.models) < 2:
-        return head + empty("Disagreement needs at least two models; only one is loaded.")
+        return head + empty(text(lang, "gen.disagree.one"))
     d = disagreement(a)
     picture = _dimmed(a.rgb)
     for k, color in ((2, TWO_LABELS), (3, THREE_LABELS)):
         picture[d["distinct"] == k] = color
-    alt = (
-        f"Where the {d['models']} models disagree on {a.label}: {_pct(d['share'])} of pixels ({d['count']:,}), "
-        "yellow where two labels compete, magenta where all three do, the rest dimmed"
-    )
-    stats = [_stat("disagree", f"{d['count']:,} px ({_pct(d['share'])})"), _stat("three labels", f"{d['three']:,} px")]
+    count, share = number(lang, d["count"]), _pct(d["share"])
+    alt = text(lang, "gen.alt.disagree", n=d["models"], models=plural(lang, "gen.n.models", d["models"]),
+               image=image_name(a, lang), share=share, count=count)  # fmt: skip
+    stats = [_stat(text(lang, "gen.stat.disagree"), text(lang, "gen.disagree.value", count=count, share=share)),
+             _stat(text(lang, "gen.disagree.three"), text(lang, "gen.unit.px", n=number(lang, d["three"])))]  # fmt: skip
     if d["on_border"] is not None and d["count"]:
-        stats.append(_stat("on the border band", _pct(d["on_border"])))
-    legend = f'<div class="legend">{_swatch(TWO_LABELS, "two labels")}{_swatch(THREE_LABELS, "three labels")}</div>'
+        stats.append(_stat(text(lang, "gen.stat.on_border"), _pct(d["on_border"])))
+    two, three = text(lang, "gen.disagree.two"), text(lang, "gen.disagree.three")
+    legend = f'<div class="legend">{_swatch(TWO_LABELS, two)}{_swatch(THREE_LABELS, three)}</div>'
     return head + _figure_html(picture.round().astype(np.uint8), alt, fmt="png") + _stats(*stats) + legend
 
 
@@ -188,7 +186,7 @@ def _confidence_picture(rgb: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     return (colors * 0.82 + gray * 0.18).round().clip(0, 255).astype(np.uint8)
 
 
-def _confidence_scale() -> str:
+def _confidence_scale(lang: str = "en") -> str:
     """The colour scale as HTML: a gradient bar (decorative) and its ends in words."""
     stops = ", ".join(
         f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f}) {t:.0%}"
@@ -197,37 +195,35 @@ def _confidence_scale() -> str:
     return (
         f'<div class="lesson-scale"><div class="lesson-scale-bar" aria-hidden="true" '
         f'style="background:linear-gradient(to right, {stops})"></div>'
-        f'<div class="lesson-scale-labels"><span>{CONF_LOW:.2f} unsure (three-way tie)</span>'
-        f"<span>1.00 certain</span></div></div>"
+        f'<div class="lesson-scale-labels"><span>{html.escape(text(lang, "gen.confidence.low", low=CONF_LOW))}</span>'
+        f"<span>{html.escape(text(lang, 'gen.confidence.high'))}</span></div></div>"
     )
 
 
-def confidence_panels(a: Analysis | None, names: list[str]) -> str:
+def confidence_panels(a: Analysis | None, names: list[str], lang: str = "en") -> str:
     """Per model a map of its confidence (the winning class's softmax probability) with a colour
     scale, its mean and, for samples, its mean on the ground-truth border band vs elsewhere."""
     if a is None:
-        return empty(
-            "Each model's confidence appears here once an image is segmented: pick a sample or upload a photo."
-        )
+        return empty(text(lang, "gen.confidence.empty"))
     cards = []
     for name in names:
         m = a.models.get(name)
         if m is None or m.confidence is None:
-            cards.append(_card(_title(name) + empty("No confidence for this model: it is not loaded.")))
+            cards.append(_card(_title(name) + empty(text(lang, "gen.confidence.not_loaded"))))
             continue
         s = confidence_stats(m, a.gt)
-        alt = f"{m.title} confidence map of {a.label}: mean {s['mean']:.2f}"
-        stats = [_stat("mean", f"{s['mean']:.2f}"), _stat(f"below {UNSURE}", _pct(s["unsure"]))]
+        said = {"model": m.title, "image": image_name(a, lang), "mean": s["mean"]}
+        stats = [_stat(text(lang, "gen.stat.mean"), f"{s['mean']:.2f}"),
+                 _stat(text(lang, "gen.stat.below", unsure=UNSURE), _pct(s["unsure"]))]  # fmt: skip
         if _finite(s["border"]):
-            alt += f", {s['border']:.2f} on the border band vs {s['elsewhere']:.2f} elsewhere"
-            stats += [_stat("border band", f"{s['border']:.2f}"), _stat("elsewhere", f"{s['elsewhere']:.2f}")]
-        alt += "; dark is unsure, yellow is sure"
+            alt = text(lang, "gen.alt.confidence_band", **said, band=s["border"], elsewhere=s["elsewhere"])
+            stats += [_stat(text(lang, "gen.stat.border_band"), f"{s['border']:.2f}"),
+                      _stat(text(lang, "gen.stat.elsewhere"), f"{s['elsewhere']:.2f}")]  # fmt: skip
+        else:
+            alt = text(lang, "gen.alt.confidence", **said)
         picture = _confidence_picture(a.rgb, m.confidence)
-        cards.append(_card(_title(name) + _figure_html(picture, alt) + _stats(*stats) + _confidence_scale()))
-    intro = (
-        '<p class="lesson-intro">Confidence = the softmax probability of the class each model picked at that '
-        f"pixel: {CONF_LOW:.2f} is a three-way tie, 1 is certain.</p>"
-    )
+        cards.append(_card(_title(name) + _figure_html(picture, alt) + _stats(*stats) + _confidence_scale(lang)))
+    intro = f'<p class="lesson-intro">{html.escape(text(lang, "gen.confidence.intro", low=CONF_LOW))}</p>'
     return intro + _grid(cards, a.label)
 
 
@@ -287,8 +283,8 @@ def kernel_report(weight: torch.Tensor) -> list[dict]:
     return rows
 
 
-def _ripple_words(r: float) -> str:
-    return f"checkerboard (ripple {r:.0%})" if r > RIPPLE_VISIBLE else f"flat (ripple {r:.1%})"
+def _ripple_words(r: float, lang: str = "en") -> str:
+    return text(lang, "gen.upsampling.checkerboard" if r > RIPPLE_VISIBLE else "gen.upsampling.flat", ripple=r)
 
 
 def _panel(
@@ -348,10 +344,11 @@ def _table(caption: str, head: list[str], rows: list[tuple[str, list[str]]], cls
     )
 
 
-def upsampling_lesson(models: Mapping[str, nn.Module]) -> str:
+def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
     """FCN-16s's and FCN-8s's learned 2x upsampling kernels beside the bilinear kernel they started
     from, their difference, what each makes of one score cell and of a flat score map, and whether
-    a checkerboard appears. Static: computed once from the weights (call it at start-up)."""
+    a checkerboard appears. Static: computed once from the weights (call it at start-up; the
+    figures, whose own words stay English, are drawn once for every language)."""
     found = [
         (name, pool, up.weight)
         for name, model in models.items()
@@ -359,49 +356,63 @@ def upsampling_lesson(models: Mapping[str, nn.Module]) -> str:
         for pool, up in model.upscore.items()
     ]
     if not found:
-        return empty("The upsampling lesson needs FCN-16s or FCN-8s: neither is loaded.")
+        return empty(text(lang, "gen.upsampling.empty"))
     parts, verdicts = [], []
     for name, pool, weight in found:
         v = VARIANTS.get(name)
         stride = next((s.stride for s in v.maps if s.key == f"score_{pool}"), None) if v else None
-        span = f" (stride {2 * stride} to {stride})" if stride else ""
-        where = f"{v.title if v else name}'s 2x upsampling before adding {pool}{span}"
+        title = v.title if v else name
+        where = _where(lang, title, pool, stride)
         rows = kernel_report(weight)
         verdicts += [(where, r) for r in rows]
-        alt = (
-            f"{where}, per class: the learned 4x4 kernel beside the bilinear one, their difference, one score cell "
-            "upsampled and a flat score map upsampled; "
-            + "; ".join(f"{r['cls']}: changed by up to {r['change']:.2f}, {_ripple_words(r['ripple'])}" for r in rows)
-        )
-        head = ["Class", "largest change from bilinear", "largest cross-class tap", "a flat score map comes out"]
-        body = [(r["cls"], [f"<td>{r['change']:.3f}</td><td>{r['cross']:.3f}</td><td>{_ripple_words(r['ripple'])}</td>"]) for r in rows]  # fmt: skip
+        said = [{"cls": class_name(lang, r["cls"]), "change": r["change"], "ripple": _ripple_words(r["ripple"], lang)}
+                for r in rows]  # fmt: skip
+        per_class = listing(lang, (text(lang, "gen.upsampling.alt_class", **d) for d in said), strong=True)
+        alt = text(lang, "gen.alt.upsampling", where=where, classes=per_class)
+        head = [text(lang, f"gen.upsampling.{k}") for k in ("class", "change", "cross", "flat_out")]
+        body = [(class_name(lang, r["cls"]), [f"<td>{r['change']:.3f}</td><td>{r['cross']:.3f}</td>"
+                                              f"<td>{html.escape(_ripple_words(r['ripple'], lang))}</td>"]) for r in rows]  # fmt: skip
         table = _table(where, head, body)
-        picture = _kernel_figure(weight, rows, where)
+        picture = _kernel_picture(weight, rows, _where("en", title, pool, stride))
         parts.append(_card(f"{_title(name) if name in VARIANTS else ''}{_figure_html(picture, alt, 'png')}"
                            f'<div class="data-wrap">{table}</div>'))  # fmt: skip
-    return f'<div class="lesson-upsampling">{_upsampling_summary(verdicts)}{"".join(parts)}</div>'
+    return f'<div class="lesson-upsampling">{_upsampling_summary(verdicts, lang)}{"".join(parts)}</div>'
 
 
-def _upsampling_summary(verdicts: list[tuple[str, dict]]) -> str:
+def _where(lang: str, title: str, pool: str, stride: int | None) -> str:
+    """Which upsampling ("FCN-16s's 2x upsampling before adding pool4 (stride 32 to 16)")."""
+    if stride is None:
+        return text(lang, "gen.upsampling.where", model=title, pool=pool)
+    return text(lang, "gen.upsampling.where_stride", model=title, pool=pool, coarse=2 * stride, fine=stride)
+
+
+_PICTURES: dict[tuple[bytes, str], Image.Image] = {}  # the kernel figures drawn so far (a few, at start-up)
+
+
+def _kernel_picture(weight: torch.Tensor, rows: list[dict], title: str) -> Image.Image:
+    """:func:`_kernel_figure`, drawn once per weights and title (every language shows the same figure)."""
+    key = (weight.detach().float().cpu().numpy().tobytes(), title)
+    if key not in _PICTURES:
+        if len(_PICTURES) > 16:
+            _PICTURES.clear()
+        _PICTURES[key] = _kernel_figure(weight, rows, title)
+    return _PICTURES[key]
+
+
+def _upsampling_summary(verdicts: list[tuple[str, dict]], lang: str = "en") -> str:
     where, worst = max(verdicts, key=lambda v: v[1]["ripple"])
     _, moved = max(verdicts, key=lambda v: v[1]["change"])
     rippled = [v for v in verdicts if v[1]["ripple"] > RIPPLE_VISIBLE]
-    text = (
-        f"Each 2x upsampling starts as bilinear interpolation: every score cell spreads over a 4x4 patch "
-        f"that overlaps its neighbours' evenly, so a flat score map stays flat. Training moved the "
-        f"{len(verdicts)} class kernels by at most {moved['change']:.3f}. "
-    )
+    n = len(verdicts)
+    start = text(lang, "gen.upsampling.summary", n=n, kernels=plural(lang, "gen.n.kernels", n), change=moved["change"])
+    cls = class_name(lang, worst["cls"])
     if rippled:
-        text += (
-            f"{len(rippled)} of them now {'makes' if len(rippled) == 1 else 'make'} a checkerboard: {where} turns a flat {worst['cls']} score map into "
-            f"a 2x2 pattern with a ripple of {worst['ripple']:.0%} (its four stride phases no longer sum alike)."
-        )
+        k = len(rippled)
+        verdict = text(lang, "gen.upsampling.rippled", k=k, make=plural(lang, "gen.n.make", k), where=where, cls=cls,
+                       ripple=worst["ripple"])  # fmt: skip
     else:
-        text += (
-            f"All still upsample a flat score map evenly (the largest ripple is {worst['ripple']:.1%}, in "
-            f"{where}, {worst['cls']}): training kept the bilinear smoothness."
-        )
-    return f'<p class="lesson-intro">{html.escape(text)}</p>'
+        verdict = text(lang, "gen.upsampling.smooth", ripple=worst["ripple"], where=where, cls=cls)
+    return f'<p class="lesson-intro">{html.escape(sentences(lang, start, verdict))}</p>'
 
 
 # ---------------------------------------------------------------------------- 5. confusion matrices
@@ -431,7 +442,9 @@ def cell_colors(value: float) -> tuple[tuple[int, int, int], tuple[int, int, int
     return bg, text
 
 
-def confusion_table(counts: np.ndarray | list, caption: str, classes: tuple[str, ...] = CLASSES) -> str:
+def confusion_table(
+    counts: np.ndarray | list, caption: str, classes: tuple[str, ...] = CLASSES, lang: str = "en"
+) -> str:
     """A row-normalised confusion matrix (rows: ground truth) as an accessible HTML table."""
     m = np.asarray(counts, dtype=np.float64)
     totals = m.sum(1, keepdims=True)
@@ -442,15 +455,16 @@ def confusion_table(counts: np.ndarray | list, caption: str, classes: tuple[str,
         cells = []
         for j, v in enumerate(rates[i]):
             if not math.isfinite(v):
-                cells.append('<td class="na">no pixels</td>')
+                cells.append(f'<td class="na">{html.escape(text(lang, "gen.confusion.no_pixels"))}</td>')
                 continue
             (br, bg, bb), (tr, tg, tb) = cell_colors(v)
             diag = " diag" if i == j else ""
             cells.append(
                 f'<td class="cm{diag}" style="background:rgb({br},{bg},{bb});color:rgb({tr},{tg},{tb})">{v:.1%}</td>'
             )
-        rows.append((cls, cells))
-    return _table(caption, ["true \\ predicted", *classes], rows, cls="data confusion")
+        rows.append((class_name(lang, cls), cells))
+    head = [text(lang, "gen.confusion.corner"), *(class_name(lang, c) for c in classes)]
+    return _table(caption, head, rows, cls="data confusion")
 
 
 def _confusion_section(title: str, tables: list[str]) -> str:
@@ -458,82 +472,69 @@ def _confusion_section(title: str, tables: list[str]) -> str:
     return f'<div class="lesson-head">{html.escape(title)}</div><div class="confusion-grid">{wrapped}</div>'
 
 
-def _split_tables(section: dict, where: str) -> list[str]:
+def _split_tables(section: dict, where: str, lang: str = "en") -> list[str]:
     classes = tuple(section.get("classes", CLASSES))
     return [
-        confusion_table(m["confusion"], f"{m.get('title', n)} · {where}", classes)
+        confusion_table(m["confusion"], f"{m.get('title', n)} · {where}", classes, lang)
         for n, m in section.get("models", {}).items()
         if m.get("confusion") is not None
     ]
 
 
-def confusion_tables(metrics: dict | None, a: Analysis | None = None) -> str:
+def confusion_tables(metrics: dict | None, a: Analysis | None = None, lang: str = "en") -> str:
     """Per model the row-normalised 3x3 confusion on the test split (and on the out-of-distribution
     photos when evaluated), from metrics.json's counts; and the current sample's, when ``a`` has
     ground truth. Each row says where the pixels of one true class went."""
-    intro = (
-        '<p class="lesson-intro">Each row is a true class and sums to 100%: the share of its pixels each model '
-        "labelled as each class. The diagonal is what it got right.</p>"
-    )
-    parts = [intro]
-    test = _split_tables(metrics, "test split") if metrics else []
+    parts = [f'<p class="lesson-intro">{html.escape(text(lang, "gen.confusion.intro"))}</p>']
+    test = _split_tables(metrics, text(lang, "gen.confusion.test"), lang) if metrics else []
     if test:
-        n = metrics.get("images", "?")
-        parts.append(_confusion_section(f"Test split: {n} photos, all pixels pooled", test))
+        parts.append(_confusion_section(text(lang, "gen.confusion.test_head", n=metrics.get("images", "?")), test))
     else:
-        why = "the models have not been evaluated" if not metrics else "this metrics.json predates them"
-        parts.append(empty(f"No confusion matrices for the test split yet: {why} (run python -m fcn_demo.evaluate)."))
+        why = text(lang, "gen.confusion.not_evaluated" if not metrics else "gen.confusion.predates")
+        parts.append(empty(text(lang, "gen.confusion.none", why=why)))
     ood = (metrics or {}).get("ood") or {}
-    ood_tables = _split_tables({"classes": metrics.get("classes", CLASSES), **ood}, "unseen breeds") if ood else []
+    section = {"classes": metrics.get("classes", CLASSES), **ood} if ood else {}
+    ood_tables = _split_tables(section, text(lang, "gen.confusion.unseen"), lang) if ood else []
     if ood_tables:
-        parts.append(_confusion_section(f"Breeds never trained on: {ood.get('images', '?')} photos", ood_tables))
+        parts.append(_confusion_section(text(lang, "gen.confusion.ood_head", n=ood.get("images", "?")), ood_tables))
     if a is not None and a.gt is None:
-        parts.append('<p class="muted">Your photo has no ground truth, so it has no confusion matrix of its own.</p>')
+        parts.append(f'<p class="muted">{html.escape(text(lang, "gen.confusion.upload"))}</p>')
     elif a is not None:
         mine = [
-            confusion_table(ConfusionMatrix(len(CLASSES)).update(m.mask, a.gt).mat, f"{m.title} · {a.label}")
+            confusion_table(ConfusionMatrix(len(CLASSES)).update(m.mask, a.gt).mat, f"{m.title} · {a.label}", lang=lang)
             for m in a.models.values()
         ]
-        parts.append(_confusion_section(f"This sample: {a.label}", mine))
+        parts.append(_confusion_section(text(lang, "gen.confusion.sample_head", image=a.label), mine))
     return f'<div class="lesson-confusion">{"".join(parts)}</div>'
 
 
 # ---------------------------------------------------------------------------- 6. what to notice
 
 
-def _by_title(a: Analysis, names: list[str]) -> str:
-    return " and ".join(a.models[n].title for n in names)
-
-
-def _notice_compare(a: Analysis, **_) -> str:
+def _notice_compare(a: Analysis, lang: str = "en", **_) -> str:
     m = a.models
     scored = {n: x.metrics for n, x in m.items() if x.metrics}
     if a.gt is None or not scored:
         pet = {n: x.class_fractions()[PET] for n, x in m.items()}
         lo, hi = min(pet, key=pet.get), max(pet, key=pet.get)
         if len(m) < 2:
-            return f"{m[lo].title} labels {_pct(pet[lo])} of your photo pet; without ground truth there are no scores."
+            return text(lang, "gen.notice.compare_one", model=m[lo].title, pet=_pct(pet[lo]))
         d = disagreement(a)
-        return (
-            f"Your photo has no ground truth, so no scores: the models call between {_pct(pet[lo])} ({m[lo].title}) "
-            f"and {_pct(pet[hi])} ({m[hi].title}) of it pet, and all {len(m)} agree on {_pct(1 - d['share'])} "
-            "of the pixels."
-        )
+        return text(lang, "gen.notice.compare_upload", lo=_pct(pet[lo]), lo_model=m[lo].title, hi=_pct(pet[hi]),
+                    hi_model=m[hi].title, n=len(m), agree=_pct(1 - d["share"]))  # fmt: skip
     best = max(scored, key=lambda n: scored[n]["miou"])
     worst = min(scored, key=lambda n: scored[n]["miou"])
-    text = f"{m[best].title} scores the highest mIoU on this photo ({scored[best]['miou']:.2f}), {m[worst].title} the lowest ({scored[worst]['miou']:.2f})."  # fmt: skip
+    said = text(lang, "gen.notice.compare_best", best=m[best].title, best_miou=scored[best]["miou"],
+                worst=m[worst].title, worst_miou=scored[worst]["miou"])  # fmt: skip
     fcns = [n for n in ("fcn32s", "fcn16s", "fcn8s") if n in scored]
     if len(fcns) >= 2:
         c, f = fcns[0], fcns[-1]
         b0, b1 = scored[c]["border_iou"], scored[f]["border_iou"]
         if _finite(b0) and _finite(b1):
-            if b1 > b0 + 0.01:
-                text += f" {m[f].title} raises border IoU from {b0:.2f} to {b1:.2f} over {m[c].title}: look at the outline, where the skip layers add detail."  # fmt: skip
-            elif b1 < b0 - 0.01:
-                text += f" Here the skips do not pay off on the outline: {m[f].title}'s border IoU is {b1:.2f}, {m[c].title}'s {b0:.2f}."  # fmt: skip
-            else:
-                text += f" {m[f].title} and {m[c].title} draw the outline about equally well (border IoU {b1:.2f} and {b0:.2f})."  # fmt: skip
-    return text
+            key = "raises" if b1 > b0 + 0.01 else "lowers" if b1 < b0 - 0.01 else "equal"
+            outline = text(lang, f"gen.notice.compare_{key}", fine=m[f].title, coarse=m[c].title, b0=b0, b1=b1)
+            said = sentences(lang, said, outline)
+    return said
 
 
 def _cells_to_pixels(scores: np.ndarray, work_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
@@ -546,43 +547,50 @@ def _cells_to_pixels(scores: np.ndarray, work_hw: tuple[int, int], size: tuple[i
     return scores.astype(np.float32).argmax(0)[ys[:, None], xs[None, :]].astype(np.uint8)
 
 
-def _notice_maps(a: Analysis, **_) -> str:
+def _notice_maps(a: Analysis, lang: str = "en", **_) -> str:
     with_maps = [n for n in ("fcn8s", "fcn16s", "unet", "fcn32s") if n in a.models and len(a.models[n].maps) >= 2]
     name = with_maps[0] if with_maps else next((n for n in a.models if a.models[n].maps), None)
+    image = image_name(a, lang)
     if name is None:
-        return f"No model of {a.label} returned its maps."
+        return text(lang, "gen.notice.maps_none", image=image)
     m = a.models[name]
     specs = [s for s in VARIANTS[name].maps if s.key in m.maps and not s.additive]
     coarse, fine = m.maps[specs[0].key], m.maps[specs[-1].key]
     what = specs[0].caption.split(" (")[0].removesuffix(" alone")  # "pool5", "bottleneck"
+    layer = text(lang, f"gen.layer.{what}") if what == "bottleneck" else what
     (ch, cw), (fh, fw) = coarse.shape[-2:], fine.shape[-2:]
     alone = _cells_to_pixels(coarse, a.work_size, a.size)
-    changed = float((alone != m.mask).mean())
-    text = f"{what} alone gives {m.title} a {ch}x{cw} grid of cells for {a.label}"
+    said = {"layer": layer, "model": m.title, "image": image, "ch": ch, "cw": cw}
     if len(specs) > 1:
-        text += f"; its finest map has {fh}x{fw} ({fh * fw / (ch * cw):.0f}x as many)"
-    text += f". Drawn alone, {what}'s answer differs from {m.title}'s final mask on {_pct(changed)} of the pixels"
+        grid = text(lang, "gen.notice.maps_grid_finest", **said, fh=fh, fw=fw, ratio=fh * fw / (ch * cw))
+    else:
+        grid = text(lang, "gen.notice.maps_grid", **said)
+    said["changed"] = _pct(float((alone != m.mask).mean()))
     if a.gt is not None and m.metrics:
-        text += f" (mIoU {image_metrics(alone, a.gt)['miou']:.2f} vs {m.metrics['miou']:.2f})"
-    return text + "."
+        alone_miou = image_metrics(alone, a.gt)["miou"]
+        differs = text(lang, "gen.notice.maps_differs_miou", **said, alone=alone_miou, full=m.metrics["miou"])
+    else:
+        differs = text(lang, "gen.notice.maps_differs", **said)
+    return sentences(lang, grid, differs)
 
 
-def _notice_ablation(a: Analysis, drops: Mapping[str, tuple[str, ...]] | None = None, **_) -> str:
+def _notice_ablation(a: Analysis, drops: Mapping[str, tuple[str, ...]] | None = None, lang: str = "en", **_) -> str:
     """``drops``: model name -> the skips switched off now (default: all of them)."""
-    sentences = []
+    said = []
     for name, m in a.models.items():
         skips = VARIANTS[name].skips if name in VARIANTS else ()
         if not skips or not m.ablations:
             continue
         now = tuple(sorted(p for p in (drops or {}).get(name, ()) if p in skips))
-        off, verb = (now, "changes") if now else (tuple(sorted(skips)), "would change")
+        off, key = (now, "gen.notice.ablation_now") if now else (tuple(sorted(skips)), "gen.notice.ablation_would")
         mask = m.ablated(off)
-        text = f"{m.title} without {' and '.join(p for p in skips if p in off)} {verb} {_pct(float((mask != m.mask).mean()))} of the pixels"
+        miou = ""
         if a.gt is not None and m.metrics:
             mi = (m.ablation_metrics.get(off) or image_metrics(mask, a.gt))["miou"]
-            text += f" (mIoU {m.metrics['miou']:.2f} → {mi:.2f})"
-        sentences.append(text + ".")
-    return " ".join(sentences) or f"No skip net segmented {a.label}: there is nothing to switch off."
+            miou = text(lang, "gen.notice.ablation_miou", full=m.metrics["miou"], ablated=mi)
+        said.append(text(lang, key, model=m.title, skips=join_and(lang, [p for p in skips if p in off]),
+                         share=_pct(float((mask != m.mask).mean())), miou=miou))  # fmt: skip
+    return sentences(lang, *said) or text(lang, "gen.notice.ablation_none", image=image_name(a, lang))
 
 
 def _span(values) -> str:
@@ -590,57 +598,56 @@ def _span(values) -> str:
     return lo if lo == hi else f"{lo}–{hi}"
 
 
-def _notice_confidence(a: Analysis, **_) -> str:
+def _notice_confidence(a: Analysis, lang: str = "en", **_) -> str:
     stats = {n: confidence_stats(m, a.gt) for n, m in a.models.items() if m.confidence is not None}
+    image = image_name(a, lang)
     if not stats:
-        return f"No model recorded its confidence for {a.label}."
+        return text(lang, "gen.notice.confidence_none", image=image)
     t = {n: a.models[n].title for n in stats}
     on = {n: s["border"] for n, s in stats.items() if _finite(s["border"])}
     if on:
         off = {n: stats[n]["elsewhere"] for n in on}
         low = min(on, key=on.get)
         if all(on[n] < off[n] for n in on):
-            text = (
-                f"Every model is least sure on the border band: mean confidence {_span(on.values())} there "
-                f"against {_span(off.values())} elsewhere"
-            )
-            return text + (f"; {t[low]} is the least sure of it ({on[low]:.2f})." if "–" in _span(on.values()) else ".")
+            said = {"on": _span(on.values()), "off": _span(off.values())}
+            if "–" in said["on"]:
+                return text(lang, "gen.notice.confidence_band_least", **said, model=t[low], value=on[low])
+            return text(lang, "gen.notice.confidence_band", **said)
         calm = [n for n in on if on[n] >= off[n]]
-        return (
-            f"On {a.label} the border band is not where every model is least sure: {_by_title(a, calm)} "
-            f"{'is' if len(calm) == 1 else 'are'} no less sure there than elsewhere "
-            f"({', '.join(f'{on[n]:.2f} vs {off[n]:.2f}' for n in calm)})."
-        )
+        pairs = listing(lang, (text(lang, "gen.notice.vs", on=on[n], off=off[n]) for n in calm))
+        return text(lang, "gen.notice.confidence_calm", image=image, models=join_and(lang, [t[n] for n in calm]),
+                    are=plural(lang, "gen.n.be", len(calm)), pairs=pairs)  # fmt: skip
     low, high = min(stats, key=lambda n: stats[n]["mean"]), max(stats, key=lambda n: stats[n]["mean"])
-    text = (
-        f"{t[low]} is the least sure of {a.label} (mean confidence {stats[low]['mean']:.2f}, below one half on "
-        f"{_pct(stats[low]['unsure'])} of the pixels)"
-    )
+    said = {"low": t[low], "image": image, "mean": stats[low]["mean"], "unsure": _pct(stats[low]["unsure"])}
     if f"{stats[high]['mean']:.2f}" != f"{stats[low]['mean']:.2f}":
-        text += f"; {t[high]} the surest ({stats[high]['mean']:.2f})"
+        first = text(lang, "gen.notice.confidence_least_surest", **said, high=t[high], high_mean=stats[high]["mean"])
+    else:
+        first = text(lang, "gen.notice.confidence_least", **said)
     unsure = a.models[low].confidence.astype(np.float32) / 255 < UNSURE
     if len(a.models) > 1 and unsure.any():
         differ = disagreement(a)["distinct"] > 1
-        text += f". {_pct(float(differ[unsure].mean()))} of its unsure pixels are where the models disagree"
-    return text + "."
+        share = _pct(float(differ[unsure].mean()))
+        return sentences(lang, first, text(lang, "gen.notice.confidence_unsure_disagree", share=share))
+    return first
 
 
-def _notice_disagreement(a: Analysis, **_) -> str:
-    if len(a.models) < 2:
-        return f"Only {len(a.models)} model segmented {a.label}: there is no one to disagree with."
+def _notice_disagreement(a: Analysis, lang: str = "en", **_) -> str:
+    n = len(a.models)
+    said = {"n": n, "models": plural(lang, "gen.n.models", n), "image": image_name(a, lang)}
+    if n < 2:
+        return text(lang, "gen.notice.disagree_one", **said)
     d = disagreement(a)
     if not d["count"]:
-        return f"All {d['models']} models give every pixel of {a.label} the same label."
-    text = f"The {d['models']} models disagree on {_pct(d['share'])} of {a.label} ({d['count']:,} pixels)"
+        return text(lang, "gen.notice.disagree_none", **said)
+    said |= {"share": _pct(d["share"]), "count": number(lang, d["count"])}
     if d["on_border"] is not None:
-        text += (
-            f"; {_pct(d['on_border'])} of those lie on the ground-truth border band, which covers only "
-            f"{_pct(d['border_share'])} of the image"
-        )
-    text += "."
-    if d["odd"]:
-        text += f" {a.models[d['odd']].title} is the odd one out most often ({_pct(d['odd_share'])} of them)."
-    return text
+        first = text(lang, "gen.notice.disagree_band", **said, on=_pct(d["on_border"]), band=_pct(d["border_share"]))
+    else:
+        first = text(lang, "gen.notice.disagree", **said)
+    if not d["odd"]:
+        return first
+    odd = text(lang, "gen.notice.disagree_odd", model=a.models[d["odd"]].title, share=_pct(d["odd_share"]))
+    return sentences(lang, first, odd)
 
 
 _NOTICES: dict[str, Callable[..., str]] = {
@@ -652,13 +659,14 @@ _NOTICES: dict[str, Callable[..., str]] = {
 }
 
 
-def notice(view: str, a: Analysis | None, **kw) -> str:
+def notice(view: str, a: Analysis | None, lang: str = "en", **kw) -> str:
     """One or two sentences under ``view`` (one of :data:`NOTICE_VIEWS`), computed from the current
-    image's numbers; "" before the first image. ``ablation`` takes ``drops``: model name -> the
-    skips switched off now (default: all, said as "would change")."""
+    image's numbers, in ``lang``; "" before the first image. ``ablation`` takes ``drops``: model name
+    -> the skips switched off now (default: all, said as "would change")."""
     if view not in _NOTICES:
         raise ValueError(f"unknown view {view!r}; valid: {', '.join(NOTICE_VIEWS)}")
     if a is None or not a.models:
         return ""
-    text = _NOTICES[view](a, **kw)
-    return f'<p class="notice" data-view="{view}"><b>What to notice:</b> {html.escape(text)}</p>'
+    said = _NOTICES[view](a, lang=lang, **kw)
+    head = html.escape(text(lang, "gen.notice.head"))
+    return f'<p class="notice" data-view="{view}"><b>{head}</b> {html.escape(said)}</p>'

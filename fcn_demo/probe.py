@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import CLASSES
+from .i18n import class_name, join_and, listing, text
 from .models import get_variant
 from .runtime import autocast
 
@@ -200,35 +200,29 @@ def probe(analyzer: Analyzer, rgb: np.ndarray, x: int, y: int) -> Probe:
     )
 
 
-def _names(titles: list[str]) -> str:
-    return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
-
-
-def sentence(x: int, y: int, work_size: tuple[int, int], models: dict[str, ModelProbe]) -> str:
+def sentence(x: int, y: int, work_size: tuple[int, int], models: dict[str, ModelProbe], lang: str = "en") -> str:
     """One sentence from the numbers: what the models say and how sure, how wide their theoretical
-    and effective fields are."""
+    and effective fields are (in ``lang``, one of fcn_demo.i18n.LOCALES)."""
     if not models:
-        return f"No model is loaded, so nothing answers at ({x}, {y})."
+        return text(lang, "gen.probe.none", x=x, y=y)
     ms = list(models.values())
     surest = max(ms, key=lambda m: m.confidence)
     says = {}
     for m in ms:
-        says.setdefault(CLASSES[m.winner], []).append(m.title)
+        says.setdefault(m.winner, []).append(m.title)
+    sure = {"x": x, "y": y, "surest": surest.title, "cls": class_name(lang, surest.winner), "conf": surest.confidence}
     if len(says) == 1:
-        who = "all four models" if len(ms) == 4 else _names([m.title for m in ms])
-        verdict = (
-            f"At ({x}, {y}) {who} say {CLASSES[surest.winner]}, {surest.title} most surely ({surest.confidence:.0%})"
-        )
+        who = text(lang, "gen.probe.all_four") if len(ms) == 4 else join_and(lang, [m.title for m in ms])
+        verdict = text(lang, "gen.probe.agree", who=who, **sure)
     else:
-        split = "; ".join(f"{_names(t)} {c}" for c, t in says.items())
-        verdict = (f"At ({x}, {y}) the models disagree ({split}); {surest.title} is surest "
-                   f"({CLASSES[surest.winner]}, {surest.confidence:.0%})")  # fmt: skip
+        split = listing(lang, (text(lang, "gen.probe.says", models=join_and(lang, t), cls=class_name(lang, c))
+                        for c, t in says.items()), strong=True)  # fmt: skip
+        verdict = text(lang, "gen.probe.disagree", split=split, **sure)
     hw, ww = work_size
     cover = [(m.box_work[2] - m.box_work[0] + 1) * (m.box_work[3] - m.box_work[1] + 1) / (hw * ww) for m in ms]
     lo, hi = min(cover), max(cover)
     share = f"{lo:.0%}" if round(lo * 100) == round(hi * 100) else f"{lo:.0%}-{hi:.0%}"
-    fields = ", ".join(f"{m.title} {m.field_px}" for m in ms)
-    radii = ", ".join(f"{m.radius_px:.0f} px ({m.title})" for m in ms)
-    return (f"{verdict}; in theory their output pixels see fields {fields} px wide (at the {ww}x{hw} working "
-            f"size; here boxes of {share} of the image), yet {MASS:.0%} of the gradient lies within {radii} "
-            "of the pixel.")  # fmt: skip
+    fields = listing(lang, (f"{m.title} {m.field_px}" for m in ms))
+    radii = listing(lang, (text(lang, "gen.probe.radius_of", r=m.radius_px, model=m.title) for m in ms))
+    return text(lang, "gen.probe.sentence", verdict=verdict, fields=fields, w=ww, h=hw, share=share, mass=MASS,
+                radii=radii)  # fmt: skip

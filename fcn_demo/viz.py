@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .checkpoint import HISTORY_NAME, TrainingHistory
 from .data import CLASS_COLORS, CLASSES
+from .i18n import class_name, text
 from .models import VARIANTS
 
 PALETTE = np.array(CLASS_COLORS, dtype=np.uint8)
@@ -102,11 +103,11 @@ def _swatch(rgb: tuple[int, int, int], label: str) -> str:
     )
 
 
-def legend_html(errors: bool = False) -> str:
-    """The class legend (and the error-map colour) as a small HTML strip."""
-    items = [_swatch(rgb, name) for name, rgb in zip(CLASSES, CLASS_COLORS)]
+def legend_html(errors: bool = False, lang: str = "en") -> str:
+    """The class legend (and the error-map colour) as a small HTML strip, its words in ``lang``."""
+    items = [_swatch(rgb, class_name(lang, i)) for i, rgb in enumerate(CLASS_COLORS)]
     if errors:
-        items.append(_swatch(ERROR_COLOR, "wrong pixel"))
+        items.append(_swatch(ERROR_COLOR, text(lang, "gen.legend.wrong")))
     return f'<div class="legend">{"".join(items)}</div>'
 
 
