@@ -403,11 +403,13 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     st.outputs, st.controls = outputs, controls
     restored = [ui.image_in, *outputs, *controls, ui.tabs]
     # The page hands its query string and its language to hidden boxes, together, so a link's restore
-    # sees the language. Only a link (a non-empty query) changes the first, so a plain visit queues no
-    # job at all; the language redraws, unqueued, what the server drew in English (st.localize).
+    # sees the language; the language redraws, unqueued, what the server drew in English (st.localize).
+    # The restore has its own queue lane: a plain visit's (empty) one never waits behind model steps,
+    # and a class opening the teacher's link mostly hits the result cache.
     ui.demo.load(None, None, [ui.link, ui.browser_lang], js="() => [window.location.search, navigator.language]")
     ui.link.change(friendly(localized(st.restore)), [ui.link, ui.browser_lang], restored, api_name="restore",
-                   api_visibility="undocumented", concurrency_id="models")  # fmt: skip
+                   api_visibility="undocumented", concurrency_id="restore", concurrency_limit=4,
+                   show_progress="hidden")  # fmt: skip
     blanks = [ui.status, *ui.panels, ui.truth, ui.disagree, ui.maps_out, *ui.ablation_out[:-1], ui.lessons_out,
               ui.grade_out, ui.probe_out, ui.confusion_out]  # fmt: skip
     st.blanks = ["status", *(f"panel-{n}" for n in st.names), "truth", "disagree", "maps",
