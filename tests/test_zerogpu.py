@@ -126,6 +126,7 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         )
         page.get_by_role("tab", name="Ask a pixel").click()
         photo = page.locator("#probe-photo img").first
+        photo.scroll_into_view_if_needed()
         box = photo.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector("#probe-out .panel img")
