@@ -98,3 +98,26 @@ def test_keep_freed_memory_reuses_large_blocks_without_page_faults():
 
     default, kept = faults("default"), faults("keep")
     assert kept * 5 < default, (default, kept)
+
+
+def test_bf16_probe_survives_a_load_change_during_the_probe(monkeypatch):
+    """The precision probe once picked fp32 on a CPU where bf16 trains 2.65x faster, because another
+    process started while it ran: all fp32 timings were taken before, all bf16 ones after. Here the
+    machine gets 4x slower from the sixth convolution on; bf16 is twice as fast throughout."""
+    from fcn_demo import runtime
+
+    clock = {"t": 0.0, "calls": 0}
+
+    def fake_conv2d(x, weight, padding=0):
+        clock["calls"] += 1
+        cost = 1.0 if torch.is_autocast_cpu_enabled() else 2.0
+        clock["t"] += cost * (4.0 if clock["calls"] > 5 else 1.0)
+        return x * 1.0
+
+    monkeypatch.setattr(runtime.F, "conv2d", fake_conv2d)
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: clock["t"])
+    runtime._bf16_pays_off.cache_clear()
+    try:
+        assert runtime._bf16_pays_off(), "bf16 is 2x faster in every pair of runs"
+    finally:
+        runtime._bf16_pays_off.cache_clear()
