@@ -388,6 +388,89 @@ def test_metrics_tab(page):
     tab(page, COMPARE)
 
 
+def test_a_probe_shows_the_four_fields(page):
+    """Ask a pixel: one click on the photo, and every model answers with its receptive fields."""
+    show(page)
+    tab(page, "Ask a pixel")
+    photo = page.locator("#probe-photo img").first
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    page.wait_for_function("() => document.querySelectorAll('#probe-out .panel img').length === 4")
+    alts = texts_of(page, "#probe-out .panel img")
+    for title in TITLES.values():
+        assert any(a.startswith(title) and names(a, SAMPLE) for a in alts), (title, alts)
+    text = page.locator("#probe-out").inner_text()
+    assert all(t in text for t in TITLES.values()) and "90%" in text
+    fields = [picture(page.locator(f"#probe-out .panel:nth-of-type({i + 1}) img").first) for i in range(4)]
+    assert all(f.std() > 5 for f in fields), "each field is drawn over the photo"
+    page.locator("#probe-out").scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / "probe.png", full_page=True)
+    tab(page, COMPARE)
+
+
+def test_ground_truth_disagreement_and_what_to_notice(page):
+    show(page)
+    truth, disagree = page.locator("#panel-truth img"), page.locator("#panel-disagree")
+    assert names(truth.get_attribute("alt"), SAMPLE) and picture(truth).std() > 5
+    assert re.search(r"\d[\d,]* px", disagree.inner_text()), disagree.inner_text()
+    notice = page.locator("#compare-notice").inner_text()
+    assert re.search(r"\d\.\d\d", notice), f"what to notice is computed from numbers: {notice!r}"
+    tab(page, "Confidence and upsampling")
+    page.wait_for_function("() => document.querySelectorAll('#confidence-out img').length >= 4")
+    assert "border" in page.locator("#confidence-out").inner_text()
+    page.wait_for_selector("#upsampling img")
+    page.wait_for_timeout(300)
+    page.screenshot(path=SHOTS / "lessons.png", full_page=True)
+    tab(page, COMPARE)
+
+
+def test_the_share_link_round_trips(browser, app_url):
+    """A link restores the sample, the tab, the opacity, the class and the skip switches, and the
+    link the restored page writes is the same link."""
+    query = "sample=Bengal_27&tab=ablation&opacity=0.8&show=mask+only&class=border&maps=raw+score&off=fcn8s-pool3"
+    with opened(browser, f"{app_url}?{query}", DESK) as pg:
+        pg.wait_for_selector('#status [data-sample="Bengal_27"]')
+        pg.get_by_role("tab", name=ABLATION, selected=True).wait_for()
+        assert not pg.locator("#skip-fcn8s-pool3 input").is_checked()
+        assert pg.locator("#skip-fcn8s-pool4 input").is_checked()
+        assert "pool3" in pg.locator("#ablate-fcn8s").inner_text()
+        pg.locator("#share").click()
+        pg.wait_for_function(
+            "() => document.querySelector('#share-url textarea, #share-url input').value.includes('?')"
+        )
+        url = pg.locator("#share-url textarea, #share-url input").first.input_value()
+    from urllib.parse import parse_qs, urlsplit
+
+    assert parse_qs(urlsplit(url).query) == parse_qs(query), url
+
+
+def test_the_exercise_grades_a_painted_mask(page):
+    """Paint a stroke on the sample, grade it: the student's scores beside the four models'."""
+    show(page)
+    tab(page, "Your turn: paint the pet")
+    canvas = page.locator("#editor canvas").first
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy - 40)
+    page.mouse.down()
+    for i in range(10):
+        page.mouse.move(cx - 40 + 8 * i, cy - 40 + 10 * i, steps=2)
+    page.mouse.up()
+    page.locator("#grade").click()
+    page.wait_for_function("() => document.querySelector('#grade-out table') !== null")
+    rows = page.locator("#grade-out tbody tr").all_inner_texts()
+    assert rows[0].startswith("You") and len(rows) == 1 + len(VARIANTS)
+    you = float(rows[0].split()[2])  # pixel acc, mIoU, border IoU: the stroke covers some of the pet
+    assert 0 < you < 1, rows[0]
+    assert names(page.locator("#grade-out img").get_attribute("alt"), SAMPLE)
+    page.locator("#grade-out").scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / "exercise.png", full_page=True)
+    tab(page, COMPARE)
+
+
 def test_presentation_mode_makes_text_larger(page):
     show(page)
     probes = ["#intro p", "#panel-fcn8s .panel-stats", "[role=tab]"]
