@@ -110,7 +110,7 @@ def test_bf16_probe_survives_a_load_change_during_the_probe(monkeypatch):
 
     def fake_conv2d(x, weight, padding=0):
         clock["calls"] += 1
-        cost = 1.0 if torch.is_autocast_cpu_enabled() else 2.0
+        cost = 1.0 if torch.is_autocast_enabled("cpu") else 2.0
         clock["t"] += cost * (4.0 if clock["calls"] > 5 else 1.0)
         return x * 1.0
 
