@@ -243,8 +243,7 @@ def markdown(rows, vs, tp, heap, device, dtype, threads, other: float | None) ->
         "",
         "| All of the app's work for one 512x512 upload vs ONE torchvision forward (fp32, 512x512) | Ratio |",
         "|---|---|",
-        f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 0.35) | "
-        f"**{vs['app'] / ref:.2f}** |",
+        f"| vs fcn_resnet101 (the pytorch/FCN Space's model; target <= 0.35) | **{vs['app'] / ref:.2f}** |",
         f"| vs fcn_resnet50 | {vs['app'] / vs['fcn_resnet50']:.2f} |",
         *(f"| of which {what} | {vs[k] / ref:.2f} |" for k, what in STAGES.items()),
         f"| One pixel probe (Ask a pixel: four models, forward and backward to the photo) vs fcn_resnet101 "

@@ -171,7 +171,9 @@ def test_the_readme_python_example_runs_as_written(app_url, monkeypatch, capsys)
     """The README's gradio_client block, run against the test server (the only change is its URL)."""
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme[readme.index("## Use it from Python") :]
-    code = section[section.index("```python") + len("```python") : section.index("```\n", section.index("```python") + 9)]
+    code = section[
+        section.index("```python") + len("```python") : section.index("```\n", section.index("```python") + 9)
+    ]
     assert 'Client("http://127.0.0.1:7860/")' in code
     monkeypatch.chdir(REPO_ROOT)
     exec(compile(code.replace("http://127.0.0.1:7860/", app_url), "README.md", "exec"), {})
