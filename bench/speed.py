@@ -12,7 +12,7 @@ speed during the run hits all of them alike; the report says how much CPU other 
    and bf16 autocast where runtime.autocast_dtype picks it, as the app runs), and the backbone's share.
    The app itself always runs the models at shorter side 256 px (the training scale), whatever the
    upload's size: the 256 px column is what a visitor waits for.
-2. The headline: one 512x512 upload through the app's own handler (app.DemoState.segment: the
+2. The headline: one 512x512 upload through the app's own handler (fcn_demo.handlers.DemoState.segment: the
    request layer's checks and model step, with every skip ablation from the same forward pass; mask
    export; every view it answers at once: four panels, the skip-layer maps, the ablation tab, all
    pictures encoded for the browser) against ONE forward pass of torchvision's
@@ -54,13 +54,13 @@ from fcn_demo.train import make_model, recipe_config, train_step
 def app_state(device):
     """The app's own server-side state around the embedded checkpoints (no Hub: a benchmark must not
     wait on the network), so the benchmark calls the very handler the page calls."""
-    import app
+    from fcn_demo.handlers import DemoState
 
     loaded = load_models(device=device, config=HubConfig(enabled=False))
     bad = {n: m.error for n, m in loaded.items() if m.model is None}
     if bad:
         raise SystemExit(f"checkpoints missing or invalid: {bad}")
-    return app.DemoState(loaded, device)
+    return DemoState(loaded, device)
 
 
 # ---------------------------------------------------------------------------- 1. per variant
