@@ -133,6 +133,11 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         page.get_by_role("tab", name="Skip-layer maps").click()
         page.get_by_label("border").check()
         page.wait_for_selector('#maps-out img[alt*="class border"]')
+        # A shared link segments its sample on load: that model step is a GPU call too.
+        linked = list_samples()[2].name
+        page.goto(f"{url}/?sample={linked}&tab=ablation&off=fcn16s-pool4")
+        page.wait_for_selector(f'#status [data-sample="{linked}"]')
+        page.wait_for_function("() => document.querySelector('#ablate-fcn16s').innerText.includes('pool4')")
         errors = page.locator(".toast-body.error, .toast-wrap .error").count()
         browser.close()
     assert errors == 0
