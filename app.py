@@ -227,19 +227,21 @@ def _metrics_layout(st: DemoState, ui: SimpleNamespace) -> tuple:
     """The test-split table, where the weights came from, and the charts drawn on first visit."""
     metrics = st.metrics
     ui.metrics_table = gr.HTML(views.metrics_tables(metrics), elem_id="metrics-table")
-    bars = gr.Image(
-        show_label=False, interactive=False, format="png", buttons=[], visible=bool(metrics), elem_id="iou-bars"
-    )
-    curves = gr.Image(
-        show_label=False, interactive=False, format="png", buttons=[], visible=bool(st.histories), elem_id="curves"
-    )
+    # Charts as inline pictures with alt text (gr.Image wraps its picture in an unnamed button).
+    bars = gr.HTML(visible=bool(metrics), elem_id="iou-bars")
+    curves = gr.HTML(visible=bool(st.histories), elem_id="curves")
     ui.provenance = gr.HTML(views.provenance(st.loaded, st.histories), elem_id="provenance")
     drawn = {}
 
     def draw():  # matplotlib is imported on first use, then the charts are reused
         if not drawn:
-            drawn["v"] = (iou_bars(metrics) if metrics else None,
-                          training_curves({n: asdict(h) for n, h in st.histories.items()}, {n: VARIANTS[n].title for n in st.names}) if st.histories else None)  # fmt: skip
+            histories = {n: asdict(h) for n, h in st.histories.items()}
+            drawn["v"] = (
+                views.img_tag(iou_bars(metrics), "Per-class IoU of each model on the test split", "png") if metrics else "",
+                views.img_tag(training_curves(histories, {n: VARIANTS[n].title for n in st.names}),
+                              "Training curves: loss and validation mIoU of each model, epoch by epoch", "png")
+                if st.histories else "",
+            )  # fmt: skip
         return drawn["v"]
 
     return bars, curves, draw

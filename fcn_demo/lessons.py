@@ -375,7 +375,7 @@ def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
         table = _table(where, head, body)
         picture = _kernel_picture(weight, rows, _where("en", title, pool, stride))
         parts.append(_card(f"{_title(name) if name in VARIANTS else ''}{_figure_html(picture, alt, 'png')}"
-                           f'<div class="data-wrap">{table}</div>'))  # fmt: skip
+                           f'<div class="data-wrap" tabindex="0">{table}</div>'))  # fmt: skip
     return f'<div class="lesson-upsampling">{_upsampling_summary(verdicts, lang)}{"".join(parts)}</div>'
 
 
@@ -468,7 +468,8 @@ def confusion_table(
 
 
 def _confusion_section(title: str, tables: list[str]) -> str:
-    wrapped = "".join(f'<div class="data-wrap">{t}</div>' for t in tables)
+    # tabindex: a table wider than a phone scrolls, and a keyboard must be able to scroll it too.
+    wrapped = "".join(f'<div class="data-wrap" tabindex="0">{t}</div>' for t in tables)
     return f'<div class="lesson-head">{html.escape(title)}</div><div class="confusion-grid">{wrapped}</div>'
 
 

@@ -37,6 +37,8 @@ SAMPLE = "Bengal_193"  # the desk page's image (the README's screenshots)
 TITLES = {n: v.title for n, v in VARIANTS.items()}
 SKIP_NETS = [n for n, v in VARIANTS.items() if v.skips]
 COMPARE, MAPS, ABLATION = "Compare the models", "Skip-layer maps", "Live skip ablation"
+TAB_NAMES = [COMPARE, "Ask a pixel", MAPS, ABLATION, "Confidence and upsampling", "Training replay",
+             "Your turn: paint the pet", "Metrics"]  # fmt: skip
 MODEL_IMGS = ", ".join(f"#panel-{n} img" for n in VARIANTS)  # the four models' pictures (not the other cards')
 # What a student can tap or type into (inputs that Gradio hides inside a label are tapped through it;
 # a disabled button, such as an image editor's tool with nothing to act on yet, is not asked to be).
@@ -558,13 +560,24 @@ def test_projector_brings_the_results_into_view(browser, app_url):
 def test_axe_core_finds_no_serious_violations(browser, app_url, viewport):
     axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
 
+    by_impact = {}
     with opened(browser, app_url, viewport) as pg:
         pick(pg, "Abyssinian_224")
-        pg.wait_for_timeout(500)
-        violations = axe.Axe().run(pg).response["violations"]
-    by_impact = {}
-    for v in violations:
-        by_impact.setdefault(v["impact"], []).append(f"{v['id']} ({len(v['nodes'])}: {v['nodes'][0]['target']})")
+        for name in TAB_NAMES:  # every tab, with what a sample puts in it (and a probe on Ask a pixel)
+            tab(pg, name)
+            if name == "Ask a pixel":
+                photo = pg.locator("#probe-photo img").first
+                photo.scroll_into_view_if_needed()
+                box = photo.bounding_box()
+                pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+                pg.wait_for_selector("#probe-out .panel img")
+            if name == "Metrics":
+                pg.wait_for_selector("#curves img")
+            pg.wait_for_timeout(500)
+            for v in axe.Axe().run(pg).response["violations"]:
+                by_impact.setdefault(v["impact"], []).append(
+                    f"{name}: {v['id']} ({len(v['nodes'])}: {v['nodes'][0]['target']})"
+                )
     size = f"{viewport['width']}x{viewport['height']}"
     print(f"axe-core at {size}:", {k: len(v) for k, v in by_impact.items()}, by_impact)
     bad = by_impact.get("critical", []) + by_impact.get("serious", [])
