@@ -120,9 +120,10 @@ def _tabs_layout(st: DemoState, ui: SimpleNamespace) -> None:
         with gr.Row(equal_height=False, elem_id="ablation-row"):
             ui.switches, ui.ablation_out = _ablation_layout(st)
         ui.ablation_out.append(gr.HTML(elem_id="ablate-notice"))
-    with gr.Tab(T("tab_lessons"), id="lessons"):
+    with gr.Tab(T("tab_lessons"), id="lessons") as ui.lessons_tab:
         ui.lessons_out = gr.HTML(lessons.confidence_panels(None, st.names), elem_id="confidence-out")
-        ui.upsampling = gr.HTML(lessons.upsampling_lesson(st.analyzer.models), elem_id="upsampling")
+        # Drawn on the tab's first visit (matplotlib is not imported at start-up), then reused.
+        ui.upsampling = gr.HTML(elem_id="upsampling")
     with gr.Tab(T("tab_replay"), id="replay"):
         gr.Markdown(T("replay_text"))
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
@@ -200,6 +201,8 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
                        preprocess=False, concurrency_id="models")  # fmt: skip
     ui.grade_btn.click(localized(st.grade), [ui.state, ui.editor, ui.lang], ui.grade_out, api_name="grade",
                        api_visibility="undocumented")  # fmt: skip
+    ui.lessons_tab.select(localized(st.upsampling), ui.lang, ui.upsampling, api_visibility="private",
+                          show_progress="minimal")  # fmt: skip
     ui.metrics_tab.select(
         lambda: ui.charts[2](), None, ui.charts[:2], api_visibility="private", show_progress="minimal"
     )

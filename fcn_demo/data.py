@@ -8,6 +8,7 @@ Masks are only ever resized with nearest-neighbour interpolation.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,11 @@ def unlabelled_root() -> Path:
 def breed_of(name: str) -> str:
     """``"British_Shorthair_102"`` -> ``"British_Shorthair"`` (the release's file naming)."""
     return name.rsplit("_", 1)[0]
+
+
+def breed_counts(names: list[str]) -> dict[str, int]:
+    """Images per breed, breeds in name order."""
+    return dict(sorted(Counter(map(breed_of, names)).items()))
 
 
 def list_images(root: Path) -> list[str]:

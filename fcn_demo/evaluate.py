@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import HISTORY_NAME, TrainingHistory, build_from_folder
-from .data import CLASSES, PetSegmentation, breed_of, default_root, list_images, ood_root, read_split
+from .data import CLASSES, PetSegmentation, breed_counts, default_root, list_images, ood_root, read_split
 from .metrics import ConfusionMatrix
 from .models import VARIANTS, get_variant
 from .runtime import autocast_dtype, pick_device, run_model
@@ -66,11 +65,6 @@ def score(model, dataset: PetSegmentation, title: str, device, dtype) -> tuple[d
     confusion = np.sum(mats, axis=0) if mats else np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
     entry = {"title": title, **model_working_size(model), **metrics_from(mats), "confusion": confusion.tolist()}
     return entry, mats
-
-
-def breed_counts(names: list[str]) -> dict[str, int]:
-    """Images per breed, breeds in name order."""
-    return dict(sorted(Counter(map(breed_of, names)).items()))
 
 
 def breed_list(counts: dict[str, int]) -> str:

@@ -9,6 +9,7 @@ other handler draws from that data in the server process, which never runs a mod
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -177,10 +178,15 @@ class DemoState:
         if lang not in self.translated:
             self.translated[lang] = [
                 *self.blank_views(lang), views.trained_on(self.histories, lang), views.metrics_tables(self.metrics, lang),
-                views.provenance(self.loaded, self.histories, lang), lessons.upsampling_lesson(self.analyzer.models, lang)
+                views.provenance(self.loaded, self.histories, lang), self.upsampling(lang)
             ]  # fmt: skip
         page = self.translated[lang]
         return [lang, *([gr.skip()] * len(self.blanks) + page[len(self.blanks) :] if a is not None else page)]
+
+    @functools.cache  # noqa: B019 (one DemoState per server: the cache lives as long as the page)
+    def upsampling(self, lang: str = "en") -> str:
+        """The upsampling lesson in ``lang``: static, from the weights, drawn once per language."""
+        return lessons.upsampling_lesson(self.analyzer.models, lang)
 
     def blank_views(self, lang: str = "en") -> list:
         """What every view in :attr:`blanks` shows before the first image."""

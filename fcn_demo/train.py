@@ -40,6 +40,7 @@ from .data import (
     IGNORE,
     PetSegmentation,
     PseudoLabelled,
+    breed_counts,
     breed_of,
     carve_val,
     default_root,
@@ -289,13 +290,6 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def labelled_counts(names: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[breed_of(n)] = counts.get(breed_of(n), 0) + 1
-    return counts
-
-
 @dataclass
 class Pseudo:
     """The pseudo-labelled photos one command shares among its models."""
@@ -340,7 +334,7 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     val_set = PetSegmentation(root, val_names)  # full resolution: val metrics are measured as test ones
     ood_names = list_images(Path(cfg.ood_data)) if Path(cfg.ood_data).is_dir() else []
     ood_set = PetSegmentation(Path(cfg.ood_data), ood_names) if ood_names else None
-    trained_on = TrainedOn(labelled_counts(train_names), len(train_names))
+    trained_on = TrainedOn(breed_counts(train_names), len(train_names))
     if pseudo is not None and cfg.unlabelled:
         pseudo_set = PseudoLabelled(pseudo.photos, pseudo.masks)
         sampler = MixSampler(len(train_set), len(pseudo_set), cfg.unlabelled, gen)
