@@ -14,6 +14,7 @@ itself:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,6 +41,12 @@ def build_from_folder(folder: Path, name: str, device: torch.device | str = "cpu
     return model.float().eval().to(device)
 
 
+def weights_label(folder: Path) -> str:
+    """``"unet sha256:34409b27e5c67364"``: a model folder's variant and its weights' hash (16 hex digits)."""
+    folder = Path(folder)
+    return f"{folder.name} sha256:{hashlib.sha256((folder / 'model.safetensors').read_bytes()).hexdigest()[:16]}"
+
+
 @dataclass
 class TrainedOn:
     """The data a model learned from, as the app tells its visitors."""
@@ -49,6 +56,7 @@ class TrainedOn:
     unlabelled_photos: int = 0  # photos of other breeds with a teacher's masks (pseudo-labels)
     unlabelled_breeds: list[str] = field(default_factory=list)
     teacher: str | None = None  # where the pseudo-labels came from (variant and weights' sha256)
+    started_from: str | None = None  # a previous round's weights this model fine-tuned (variant, sha256)
 
     @property
     def breeds(self) -> int:

@@ -11,7 +11,6 @@ lets a student end up better than its teacher on new breeds.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import build_from_folder
+from .checkpoint import build_from_folder, weights_label
 from .data import IGNORE, load_image
 from .runtime import autocast
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_photos(root: Path, names: list[str], size: int) -> torch.Tensor:
@@ -93,4 +88,4 @@ def teacher_from(folder: Path, device: torch.device) -> tuple[torch.nn.Module, s
     """The teacher in ``folder`` (its variant is the folder's name) and a label naming its weights."""
     folder = Path(folder)
     model = build_from_folder(folder, folder.name, device).to(memory_format=torch.channels_last)
-    return model, f"{folder.name} sha256:{file_sha256(folder / 'model.safetensors')[:16]}"
+    return model, weights_label(folder)

@@ -33,7 +33,7 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
-from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder
+from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder, weights_label
 from .data import (
     CLASS_COLORS,
     CLASSES,
@@ -72,6 +72,17 @@ RECIPES = {
     "fcn16s": {"epochs": 8, "freeze_blocks": 3, "small_crop_epochs": 2},
     "fcn8s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 2},
     "unet": {"epochs": 32, "freeze_blocks": 2, "small_crop_epochs": 4, "dice_weight": 0.5},
+}
+# A further round of self-training (``--start``, the default: the previous round's folder) starts
+# each model from its own weights there and fine-tunes it, all weights at the base lr, on the new
+# teacher's pseudo-labels beside the labelled photos: far fewer epochs than from the backbone, so a
+# round fits in the command's time on 2 cores. The chain's weights still come from the staged
+# recipe above (round 1, ``--start none``).
+ROUND_RECIPES = {
+    "fcn32s": {"epochs": 4, "freeze_blocks": 3},
+    "fcn16s": {"epochs": 4, "freeze_blocks": 3},
+    "fcn8s": {"epochs": 5, "freeze_blocks": 3},
+    "unet": {"epochs": 12, "freeze_blocks": 2, "dice_weight": 0.5},
 }
 # Validation images whose predictions are stored every epoch for the training replay.
 REPLAY_INDICES = (2, 12, 22, 27)
@@ -114,6 +125,9 @@ class TrainConfig:
     pseudo_threshold: float = 0.7
     teacher_scales: tuple[float, ...] = (0.75, 1.0)
     teacher: str | None = "checkpoints/unet"
+    # A previous round's folder: each model starts from its own weights there (ROUND_RECIPES);
+    # None starts from the backbone (FCN-32s) or the parent (RECIPES).
+    start: str | None = None
     # Photos of each unlabelled breed kept out of training, to judge the masks on by eye.
     holdout_per_breed: int = 4
     # Photos of each unlabelled breed the teacher labels: 60 x 34 breeds = 2,040, more than the
@@ -125,8 +139,10 @@ class TrainConfig:
 
 
 def recipe_config(variant: str, **overrides) -> TrainConfig:
-    """The TrainConfig of ``variant``'s recipe; ``overrides`` (e.g. from CLI flags) win."""
-    return TrainConfig(variant=variant, **{**RECIPES[variant], **overrides})
+    """The TrainConfig of ``variant``'s recipe (ROUND_RECIPES when ``start`` names a previous
+    round, else RECIPES); ``overrides`` (e.g. from CLI flags) win."""
+    recipe = ROUND_RECIPES if overrides.get("start") else RECIPES
+    return TrainConfig(variant=variant, **{**recipe[variant], **overrides})
 
 
 def epoch_crop(cfg: TrainConfig, epoch: int) -> int:
@@ -147,7 +163,9 @@ def make_model(cfg: TrainConfig, out_dir: Path) -> tuple[torch.nn.Module, set[st
     mean, std = MEAN_STD[cfg.init]
     model = build_model(cfg.variant, mean=list(mean), std=list(std), working_short_side=cfg.short)
     fresh = {n for n, _ in model.named_parameters()}
-    if variant.parent is not None:
+    if cfg.start:
+        model, fresh = build_from_folder(Path(cfg.start) / cfg.variant, cfg.variant), set()
+    elif variant.parent is not None:
         parent_dir = out_dir / variant.parent
         if not (parent_dir / "model.safetensors").exists():
             raise FileNotFoundError(f"{cfg.variant} starts from {variant.parent}: train it first ({parent_dir})")
@@ -350,17 +368,17 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     else:
         sets = (train_set,)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=gen)
+    if cfg.start:
+        trained_on.started_from = weights_label(Path(cfg.start) / cfg.variant)
 
     model, fresh = make_model(cfg, out_dir)
     model.to(device).to(memory_format=torch.channels_last)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in named if n not in fresh], "lr": cfg.lr},
-            {"params": [p for n, p in named if n in fresh], "lr": cfg.head_lr},
-        ],
-        weight_decay=cfg.weight_decay,
-    )
+    groups = [
+        {"params": [p for n, p in named if n not in fresh], "lr": cfg.lr},
+        {"params": [p for n, p in named if n in fresh], "lr": cfg.head_lr},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -444,6 +462,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--unlabelled", type=int, default=TrainConfig.unlabelled,
                    help="pseudo-labelled photos per epoch beside the labelled ones (0: labelled only)")  # fmt: skip
     p.add_argument("--teacher", default=TrainConfig.teacher, help="trained model folder that makes the pseudo-labels")
+    p.add_argument("--start", default="checkpoints",
+                   help="previous round's folder: each model fine-tunes its own weights there ('none': "
+                        "from the backbone and the parent, the staged recipe)")  # fmt: skip
     args = p.parse_args(argv)
     names = list(VARIANTS) if args.model == "all" else [get_variant(args.model).name]
     t0 = time.perf_counter()
@@ -451,7 +472,8 @@ def main(argv: list[str] | None = None) -> None:
     run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
            "started": started}  # fmt: skip
     flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data,
-             "unlabelled": args.unlabelled, "teacher": args.teacher}  # fmt: skip
+             "unlabelled": args.unlabelled, "teacher": args.teacher,
+             "start": None if args.start.lower() == "none" else args.start}  # fmt: skip
     if args.epochs:
         flags["epochs"] = args.epochs
     device = pick_device()
