@@ -130,6 +130,8 @@ def training_table(folder: Path, names: list[str]) -> str:
     for name, h in zip(names, histories):
         v, s = get_variant(name), h.summary
         start = get_variant(v.parent).title if v.parent else f"{h.config['init']} backbone"
+        if h.trained_on is not None and h.trained_on.started_from:
+            start = f"its previous round (`{h.trained_on.started_from.split()[-1]}`)"
         total += s["wall_time_s"]
         machine = f"{s['device']}: {s['cpu']}, {s['threads']} threads, autocast `{s['autocast']}`"
         machines.add(machine)

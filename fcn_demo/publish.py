@@ -36,7 +36,7 @@ from .evaluate import breed_list, ood_caption, working_size_text
 from .hub import DEFAULT_REPO_ID, DEFAULT_REVISION, HubConfig
 from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
 from .models import VARIANTS, get_variant
-from .train import RECIPES, TrainConfig
+from .train import DEFAULT_START, RECIPES, ROUND_RECIPES, TrainConfig
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 LICENSE = "cc-by-sa-4.0"  # the dataset's licence; weights trained on it are shared alike
@@ -52,7 +52,7 @@ METRICS = {
     "fwiou": ("frequency_weighted_iou", "FW-IoU"),
 }
 # Training flags the card's command repeats when the recorded config differs from their default.
-COMMAND_FLAGS = ("init", "batch_size", "seed", "unlabelled", "teacher")
+COMMAND_FLAGS = ("init", "batch_size", "seed", "unlabelled", "teacher", "start")
 # Config entries left out of the card: paths on the training machine, and the card's own subject.
 PRIVATE_CONFIG = ("data", "unlabelled_data", "ood_data", "variant")
 PAPERS = {
@@ -213,12 +213,14 @@ def train_command(facts: VariantFacts) -> str:
     """The command that trained the checkpoint: TRAIN_COMMAND plus the flags whose value differs
     from the CLI default (read from the recorded config)."""
     cfg, flags = facts.history.config, []
-    if cfg["epochs"] != RECIPES[facts.name]["epochs"]:
+    recipes = ROUND_RECIPES if cfg.get("start") else RECIPES
+    if cfg["epochs"] != recipes[facts.name]["epochs"]:
         flags.append(f"--epochs {cfg['epochs']}")
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    # The CLI's defaults: TrainConfig's, but a run starts from the previous round unless told not to.
+    defaults = {**{f.name: f.default for f in fields(TrainConfig)}, "start": DEFAULT_START}
     for key in COMMAND_FLAGS:
         if key in cfg and cfg[key] != defaults[key]:
-            flags.append(f"--{key.replace('_', '-')} {cfg[key]}")
+            flags.append(f"--{key.replace('_', '-')} {cfg[key] if cfg[key] is not None else 'none'}")
     return " ".join([TRAIN_COMMAND, *flags])
 
 
@@ -273,6 +275,10 @@ def trained_on_view(history: TrainingHistory, models: list[str] | None = None) -
 
 
 def _init_text(facts: VariantFacts) -> str:
+    started = trained_on(facts.history).started_from
+    if started:
+        return (f"the previous round's {facts.title} (`{started}`), fine-tuned on this round's pseudo-labels; "
+                "the first round trained the staged chain from the backbone, as `--start none` does")  # fmt: skip
     variant = get_variant(facts.name)
     init = facts.history.config.get("init")
     init = INIT_NOTES.get(init, init)

@@ -1,12 +1,15 @@
 """Train the registered models on Oxford-IIIT Pet trainval.
 
-    python -m fcn_demo.train --model all          # FCN-32s -> 16s -> 8s (staged, as in the paper), U-Net
+    python -m fcn_demo.train --model all               # one more round of self-training on checkpoints/
+    python -m fcn_demo.train --model all --start none  # FCN-32s -> 16s -> 8s (staged, as in the paper), U-Net
 
 Semi-supervised by default: before the first model, a teacher (``--teacher``, a trained U-Net
 folder) masks the unlabelled photos of the 34 breeds the labelled subset lacks (``fcn_demo.pseudo``);
 every epoch then trains on the labelled photos plus as many pseudo-labelled ones
-(``--unlabelled 0``: labelled only). Epochs are chosen on the trainval carve-out and the
-out-of-distribution photos together; the test split is never read here.
+(``--unlabelled 0``: labelled only). Each model fine-tunes its own weights of the previous round
+(``--start``, ROUND_RECIPES), or with ``--start none`` trains from the backbone and its parent
+(RECIPES). Epochs are chosen on the trainval carve-out and the out-of-distribution photos
+together; the test split is never read here.
 
 Per variant it writes ``<out>/<variant>/``: ``config.json`` + ``model.safetensors`` (fp16, the
 epoch with the best validation mIoU), ``history.json`` (per-epoch curves, the training config,
@@ -57,16 +60,16 @@ from .pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
 from .pseudo import pseudo_label, read_photos, teacher_from
 from .runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, run_model
 
-# Per-variant recipe: what differs from TrainConfig's defaults, as the shipped checkpoints were
-# trained; `python -m fcn_demo.train --model all` runs all four in under an hour on a 2-core CPU
-# that trains fast in bf16 (the README's training table gives the measured time and machine).
+# Per-variant recipe of a round from the backbone (round 1, `--start none`): what differs from
+# TrainConfig's defaults. It took 94 min for all four on a 2-core AMD EPYC that trains fast in bf16
+# (the README gives the measured times and machines).
 # Frozen blocks need no backward pass (conv1-3 in the FCNs, conv1-2 in the U-Net), and the first
 # epochs train on small crops (progressive resizing). FCN-16s/8s start from their parent
 # (Variant.parent) and learn their skip layers; the U-Net starts from FCN-8s's encoder, but its
 # decoder starts from scratch, so it trains longest, with a Dice term on top of the cross-entropy
 # (Dice weighs the thin border class by its overlap, not its pixel count).
 # An epoch is the 270 labelled photos plus as many pseudo-labelled ones, so it costs twice a
-# labelled-only epoch; the epoch counts are set so all four fit in about an hour on 2 cores.
+# labelled-only epoch.
 RECIPES = {
     "fcn32s": {"epochs": 10, "freeze_blocks": 3, "small_crop_epochs": 4},
     "fcn16s": {"epochs": 8, "freeze_blocks": 3, "small_crop_epochs": 2},
@@ -78,6 +81,7 @@ RECIPES = {
 # teacher's pseudo-labels beside the labelled photos: far fewer epochs than from the backbone, so a
 # round fits in the command's time on 2 cores. The chain's weights still come from the staged
 # recipe above (round 1, ``--start none``).
+DEFAULT_START = "checkpoints"
 ROUND_RECIPES = {
     "fcn32s": {"epochs": 4, "freeze_blocks": 3},
     "fcn16s": {"epochs": 4, "freeze_blocks": 3},
@@ -269,6 +273,25 @@ def selection_score(row: dict) -> float:
     return row["val_miou"] if row.get("ood_miou") is None else (row["val_miou"] + row["ood_miou"]) / 2
 
 
+def beats_its_start(epochs: list[dict]) -> bool:
+    """Whether an epoch of a later round scores above epoch 0, the weights it started from, by
+    :func:`selection_score`: if none does, the round made the model no better on validation."""
+    return max(selection_score(r) for r in epochs[1:]) > selection_score(epochs[0])
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
+
+
+def keep_previous_round(vdir: Path, previous: dict[str, bytes]) -> None:
+    """Put a previous round's files (:func:`folder_files`) back in ``vdir``, dropping this round's."""
+    for p in vdir.iterdir():
+        if p.is_file() and p.name not in previous:
+            p.unlink()
+    for name, data in previous.items():
+        (vdir / name).write_bytes(data)
+
+
 SELECTION = "mean of val_miou (trainval carve-out) and ood_miou (out-of-distribution photos)"
 
 
@@ -371,6 +394,9 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     if cfg.start:
         trained_on.started_from = weights_label(Path(cfg.start) / cfg.variant)
 
+    # A later round keeps the previous round's files unless an epoch beats them on validation
+    # (read first: --out may be the --start folder itself).
+    previous = folder_files(Path(cfg.start) / cfg.variant) if cfg.start else None
     model, fresh = make_model(cfg, out_dir)
     model.to(device).to(memory_format=torch.channels_last)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -447,6 +473,10 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     )
     history.write(vdir)
     save_replay(vdir, replay_inputs, all_preds)
+    if previous is not None and not beats_its_start(epochs):
+        keep_previous_round(vdir, previous)
+        tqdm.write(f"{cfg.variant}: no epoch beat the previous round on validation; its files are kept")
+        return TrainingHistory.read(vdir)
     return history
 
 
@@ -462,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--unlabelled", type=int, default=TrainConfig.unlabelled,
                    help="pseudo-labelled photos per epoch beside the labelled ones (0: labelled only)")  # fmt: skip
     p.add_argument("--teacher", default=TrainConfig.teacher, help="trained model folder that makes the pseudo-labels")
-    p.add_argument("--start", default="checkpoints",
+    p.add_argument("--start", default=DEFAULT_START,
                    help="previous round's folder: each model fine-tunes its own weights there ('none': "
                         "from the backbone and the parent, the staged recipe)")  # fmt: skip
     args = p.parse_args(argv)

@@ -9,6 +9,7 @@ from fcn_demo.models import build_model
 from fcn_demo.runtime import autocast_dtype
 from fcn_demo.train import (
     RECIPES,
+    ROUND_RECIPES,
     TrainConfig,
     dice_loss,
     epoch_crop,
@@ -72,6 +73,41 @@ def test_recipes_cover_the_registry_and_flags_override_them():
     assert cfg.epochs == RECIPES["unet"]["epochs"] and cfg.dice_weight == RECIPES["unet"]["dice_weight"]
     assert cfg.seed == 3 and recipe_config("unet", epochs=2).epochs == 2
     assert recipe_config("fcn32s").dice_weight == 0.0
+
+
+def test_a_round_starts_each_model_from_its_own_previous_weights(tmp_path):
+    from fcn_demo.checkpoint import weights_label
+
+    torch.manual_seed(0)
+    previous = build_model("fcn16s", working_short_side=224)
+    previous.save_pretrained(tmp_path / "fcn16s")
+    cfg = recipe_config("fcn16s", start=str(tmp_path), init="random")
+    assert set(ROUND_RECIPES) == set(RECIPES) and cfg.epochs == ROUND_RECIPES["fcn16s"]["epochs"]
+    assert recipe_config("fcn16s", start=None).epochs == RECIPES["fcn16s"]["epochs"]
+    model, fresh = make_model(cfg, tmp_path / "elsewhere")  # no parent needed: it starts from itself
+    assert fresh == set() and model.working_short_side == 224  # its config travels with it
+    for name, w in model.state_dict().items():
+        assert torch.equal(w, previous.state_dict()[name]), name
+    assert model.backbone.features[0].weight.requires_grad is False  # still frozen, as in round 1
+    assert weights_label(tmp_path / "fcn16s").startswith("fcn16s sha256:")
+
+
+def test_a_round_that_beats_nothing_keeps_the_previous_files(tmp_path):
+    from fcn_demo.train import beats_its_start, folder_files, keep_previous_round
+
+    def row(epoch, val, ood):
+        return {"epoch": epoch, "val_miou": val, "ood_miou": ood}
+
+    start = row(0, 0.725, 0.676)
+    assert not beats_its_start([start, row(1, 0.727, 0.658), row(2, 0.730, 0.654)])  # better val, worse mean
+    assert beats_its_start([start, row(1, 0.70, 0.68), row(2, 0.73, 0.68)])
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    (old / "model.safetensors").write_bytes(b"round 1")
+    (new / "model.safetensors").write_bytes(b"round 2")
+    (new / "README.md").write_text("round 2's")
+    keep_previous_round(new, folder_files(old))
+    assert folder_files(new) == {"model.safetensors": b"round 1"}
 
 
 def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
