@@ -212,7 +212,8 @@ def _card_data(facts: list[VariantFacts], **extra) -> ModelCardData:
 def train_command(facts: VariantFacts) -> str:
     """The command that trained the checkpoint: TRAIN_COMMAND plus the flags whose value differs
     from the CLI default (read from the recorded config)."""
-    cfg, flags = facts.history.config, []
+    # Histories written before rounds existed have no "start": they trained from the backbone.
+    cfg, flags = {"start": None, **facts.history.config}, []
     recipes = ROUND_RECIPES if cfg.get("start") else RECIPES
     if cfg["epochs"] != recipes[facts.name]["epochs"]:
         flags.append(f"--epochs {cfg['epochs']}")
