@@ -42,7 +42,7 @@ def root(tmp_path):
         save_file({"a.weight": torch.zeros(3, 5, dtype=torch.float16), "b.bias": torch.zeros(7, dtype=torch.float16)},
                   v / "model.safetensors")  # fmt: skip
         (v / "config.json").write_text(json.dumps({"num_classes": 3, "stride": 32}))
-        history(name, wall_time_s=1234.5 + i, config={**vars(recipe_config(name)), "class_weights": [1.0, 1.0, 1.5]},
+        history(name, wall_time_s=1234.5 + i, config={**vars(recipe_config(name, start="checkpoints")), "class_weights": [1.0, 1.0, 1.5]},
                 best_epoch=2, summary={"wall_time_s": 1234.5 + i, "train_images_per_s": 6.78, "device": "cpu",
                                        "autocast": "None", "torch": "2.x", "cpu": "x86_64", "threads": 2}).write(v)  # fmt: skip
         models[name] = _entry(i, name, nan=bool(i))
@@ -121,11 +121,12 @@ def test_card_follows_the_files(root):
     h["summary"]["wall_time_s"] = 4321.0
     h["config"]["epochs"] = 5
     h["config"]["init"] = "imagenet"
+    h["config"]["start"] = None  # a round from the backbone
     h["trained_on"]["labelled_breeds"] = {"Bengal": 12}
     (root / "unet" / "history.json").write_text(json.dumps(h))
     card = publish.variant_card(root, "unet")
     assert "4321 s (72.0 min)" in card
-    assert "python -m fcn_demo.train --model all --epochs 5 --init imagenet" in card
+    assert "python -m fcn_demo.train --model all --epochs 5 --init imagenet --start none" in card
     assert "official trainval split: Bengal 12;" in card
     assert {k: v for k, v in _metric_values(card, "test").items() if k[0] == "iou"} == {
         ("iou", "background"): 0.9, ("iou", "pet"): 0.8}  # NaN (class never seen) left out  # fmt: skip
