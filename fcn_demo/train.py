@@ -36,6 +36,7 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
+from . import lineage
 from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder, weights_label
 from .data import (
     CLASS_COLORS,
@@ -473,6 +474,8 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     )
     history.write(vdir)
     save_replay(vdir, replay_inputs, all_preds)
+    if previous is not None:
+        lineage.extend(vdir, previous)
     if previous is not None and not beats_its_start(epochs):
         keep_previous_round(vdir, previous)
         tqdm.write(f"{cfg.variant}: no epoch beat the previous round on validation; its files are kept")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import lineage
 from .checkpoint import HISTORY_NAME, TrainingHistory
 from .data import CLASS_COLORS, CLASSES
 from .i18n import class_name, text
@@ -287,8 +288,10 @@ def iou_bars(metrics: dict) -> Image.Image:
     return _fig_to_image(fig)
 
 
-def _data_uri(path: Path, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+def _data_uri(source: Path | bytes, mime: str) -> str:
+    """A data URI of a file's bytes (a path) or of the bytes themselves."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def replay_payload(folders: dict[str, tuple[str, Path]]) -> dict | None:
@@ -307,20 +310,22 @@ def replay_payload(folders: dict[str, tuple[str, Path]]) -> dict | None:
         if not all(f.exists() for f in files):
             continue
         hist = TrainingHistory.read(folder)
+        keep = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_acc", "val_iou", "elapsed_s", "ood_miou")
+        rows, best, sprite = lineage.replay_rows(folder, [{k: getattr(r, k) for k in keep} for r in hist.epochs],
+                                                 hist.best_epoch)  # fmt: skip
         strip = _data_uri(files[1], "image/jpeg")
         strip_id = strips.setdefault(strip, len(strips))
-        keep = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_acc", "val_iou", "elapsed_s", "ood_miou")
         models.append(
             {
                 "name": name,
                 "title": title,
                 "color": MODEL_COLORS.get(name, "#444444"),
-                "best_epoch": hist.best_epoch,
+                "best_epoch": best,
                 "parent": VARIANTS[name].parent if name in VARIANTS else None,
-                "epochs": [{k: getattr(r, k) for k in keep} for r in hist.epochs],
+                "epochs": rows,
                 "images": hist.replay_images,
                 "strip": strip_id,
-                "masks": _data_uri(files[2], "image/png"),
+                "masks": _data_uri(files[2] if sprite is None else sprite, "image/png"),
             }
         )
     if not models:

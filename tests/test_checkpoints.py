@@ -3,13 +3,16 @@ budget; and the tables evaluate writes from a metrics.json dict."""
 
 from __future__ import annotations
 
+import io
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 from fakes import metrics_json
 from PIL import Image
 
+from fcn_demo import lineage
 from fcn_demo.checkpoint import TrainingHistory
 from fcn_demo.data import PetSegmentation
 from fcn_demo.evaluate import (
@@ -94,6 +97,12 @@ def test_history_and_replay_are_self_describing(name, checkpoints):
     assert sprite.mode == "P"
     assert sprite.size == (REPLAY_SIZE * len(history.replay_images), REPLAY_SIZE * (len(epochs) + 1))
     assert set(np.unique(np.asarray(sprite))) <= {0, 1, 2}
+    # A model trained in rounds replays its earlier rounds too (fcn_demo.lineage), up to its saved epoch.
+    rows, best, joined = lineage.replay_rows(folder, [asdict(e) for e in epochs], history.best_epoch)
+    if joined is not None:
+        joined = Image.open(io.BytesIO(joined))
+        assert joined.size == (sprite.width, REPLAY_SIZE * (len(rows) + 1))
+        assert rows[best]["val_miou"] == history.best.val_miou and rows[0]["round"] == 1
 
 
 def test_checkpoints_fit_the_size_budget(checkpoints):

@@ -136,7 +136,9 @@
       setTile(card.querySelector(".tile-img"), data.strips[m.strip], state.image, 0);
       setTile(card.querySelector(".tile-mask"), m.masks, state.image, 1 + row.epoch);
       const last = m.epochs[m.epochs.length - 1].epoch;
-      const what = row.epoch === 0 ? (m.parent ? "start (from its parent)" : "before training") : `after epoch ${row.epoch}`;
+      // Rows of a model trained in rounds carry their round and their epoch within it.
+      const after = row.round ? `round ${row.round}, after epoch ${row.round_epoch}` : `after epoch ${row.epoch}`;
+      const what = row.epoch === 0 ? (m.parent ? "start (from its parent)" : "before training") : after;
       const done = e > last ? ` · finished at ${last}` : "";
       const best = row.epoch === m.best_epoch ? ' <b title="the saved checkpoint">★ saved</b>' : "";
       card.querySelector(".replay-card-stats").innerHTML =

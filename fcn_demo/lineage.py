@@ -1,0 +1,72 @@
+"""The earlier rounds a model's weights come from, so the training replay can show all of them.
+
+A later round of self-training starts each model from the epoch its previous round kept, so the
+shipped weights' history is: the previous rounds' epochs up to the epoch each kept, then this
+round's. ``history.json`` holds this round; ``lineage.json`` (epoch rows, each with its ``round``)
+and ``lineage_masks.png`` (their replay predictions, one row of tiles an epoch, as in
+``replay_masks.png`` without its ground-truth row) hold the rounds before. :func:`extend` writes
+them when a round ends; :func:`replay_rows` joins them with this round for the replay.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .checkpoint import HISTORY_NAME
+from .data import CLASS_COLORS
+
+LINEAGE_ROWS = "lineage.json"
+LINEAGE_MASKS = "lineage_masks.png"
+REPLAY_MASKS = "replay_masks.png"
+
+
+def _palette_png(rows: np.ndarray) -> bytes:
+    img = Image.fromarray(rows, mode="P")
+    img.putpalette([c for rgb in CLASS_COLORS for c in rgb])
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _png_rows(data: bytes) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(data)))
+
+
+def extend(vdir: Path, previous: dict[str, bytes]) -> None:
+    """Write ``vdir``'s lineage: the lineage in ``previous`` (the starting folder's files, by name)
+    plus the starting round's own epochs up to the one it kept, numbered as the next round."""
+    hist = json.loads(previous[HISTORY_NAME])
+    rows = json.loads(previous[LINEAGE_ROWS]) if LINEAGE_ROWS in previous else []
+    round_no = rows[-1]["round"] + 1 if rows else 1
+    # A round that itself started from a lineage re-measured that lineage's last row as its epoch 0.
+    first = 1 if rows else 0
+    kept = hist["epochs"][first : hist["best_epoch"] + 1]
+    replay = _png_rows(previous[REPLAY_MASKS])
+    tile = replay.shape[0] // len(hist["epochs"] + [None])  # the ground truth row, then one an epoch
+    masks = [_png_rows(previous[LINEAGE_MASKS])] if LINEAGE_MASKS in previous else []
+    masks.append(replay[tile * (1 + first) : tile * (hist["best_epoch"] + 2)])
+    (Path(vdir) / LINEAGE_ROWS).write_text(json.dumps(rows + [{**r, "round": round_no} for r in kept], indent=1))
+    (Path(vdir) / LINEAGE_MASKS).write_bytes(_palette_png(np.concatenate(masks, 0)))
+
+
+def replay_rows(folder: Path, epochs: list[dict], best_epoch: int) -> tuple[list[dict], int, bytes | None]:
+    """The replay's epoch rows, numbered 0.. over every round, the saved epoch's number, and the
+    masks sprite (PNG bytes, the ground truth row first) when ``folder`` has a lineage, else None
+    (the rows and ``replay_masks.png`` are used as they are)."""
+    folder = Path(folder)
+    if not (folder / LINEAGE_ROWS).exists():
+        return epochs, best_epoch, None
+    earlier = json.loads((folder / LINEAGE_ROWS).read_text())
+    now = earlier[-1]["round"] + 1
+    # This round's epoch 0 re-measures the weights the lineage's last row already shows.
+    rows = earlier + [{**r, "round": now} for r in epochs[1:]]
+    rows = [{**r, "round_epoch": r["epoch"], "epoch": i} for i, r in enumerate(rows)]
+    replay = _png_rows((folder / REPLAY_MASKS).read_bytes())
+    tile = replay.shape[0] // (len(epochs) + 1)
+    sprite = np.concatenate([replay[:tile], _png_rows((folder / LINEAGE_MASKS).read_bytes()), replay[2 * tile :]], 0)
+    return rows, len(earlier) - 1 + best_epoch, _palette_png(sprite)
