@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from fcn_demo import exercise, lessons, views
+from fcn_demo import exercise, lessons, lineage, views
 from fcn_demo.data import CLASSES, REPO_ROOT
 from fcn_demo.handlers import SESSIONS_KEPT, ZEROGPU, DemoState, friendly, localized
 from fcn_demo.hub import load_models
@@ -238,7 +238,8 @@ def _metrics_layout(st: DemoState, ui: SimpleNamespace) -> tuple:
 
     def draw():  # matplotlib is imported on first use, then the charts are reused
         if not drawn:
-            histories = {n: asdict(h) for n, h in st.histories.items()}
+            # Earlier rounds first, as in the replay (fcn_demo.lineage).
+            histories = {n: lineage.joined_history(st.loaded[n].folder, asdict(h)) for n, h in st.histories.items()}
             drawn["v"] = (
                 views.img_tag(iou_bars(metrics), "Per-class IoU of each model on the test split", "png") if metrics else "",
                 views.img_tag(training_curves(histories, {n: VARIANTS[n].title for n in st.names}),

@@ -5,7 +5,8 @@ shipped weights' history is: the previous rounds' epochs up to the epoch each ke
 round's. ``history.json`` holds this round; ``lineage.json`` (epoch rows, each with its ``round``)
 and ``lineage_masks.png`` (their replay predictions, one row of tiles an epoch, as in
 ``replay_masks.png`` without its ground-truth row) hold the rounds before. :func:`extend` writes
-them when a round ends; :func:`replay_rows` joins them with this round for the replay.
+them when a round ends; :func:`replay_rows` and :func:`joined_history` join them with this round for
+the replay and the curves.
 """
 
 from __future__ import annotations
@@ -54,19 +55,35 @@ def extend(vdir: Path, previous: dict[str, bytes]) -> None:
     (Path(vdir) / LINEAGE_MASKS).write_bytes(_palette_png(np.concatenate(masks, 0)))
 
 
-def replay_rows(folder: Path, epochs: list[dict], best_epoch: int) -> tuple[list[dict], int, bytes | None]:
-    """The replay's epoch rows, numbered 0.. over every round, the saved epoch's number, and the
-    masks sprite (PNG bytes, the ground truth row first) when ``folder`` has a lineage, else None
-    (the rows and ``replay_masks.png`` are used as they are)."""
+def joined_rows(folder: Path, epochs: list[dict], best_epoch: int) -> tuple[list[dict], int]:
+    """The epoch rows of every round, numbered 0.. (each with its ``round`` and ``round_epoch``),
+    and the saved epoch's number; ``epochs`` and ``best_epoch`` as they are without a lineage."""
     folder = Path(folder)
     if not (folder / LINEAGE_ROWS).exists():
-        return epochs, best_epoch, None
+        return epochs, best_epoch
     earlier = json.loads((folder / LINEAGE_ROWS).read_text())
     now = earlier[-1]["round"] + 1
     # This round's epoch 0 re-measures the weights the lineage's last row already shows.
     rows = earlier + [{**r, "round": now} for r in epochs[1:]]
-    rows = [{**r, "round_epoch": r["epoch"], "epoch": i} for i, r in enumerate(rows)]
-    replay = _png_rows((folder / REPLAY_MASKS).read_bytes())
+    return [{**r, "round_epoch": r["epoch"], "epoch": i} for i, r in enumerate(rows)], len(earlier) - 1 + best_epoch
+
+
+def joined_history(folder: Path | None, history: dict) -> dict:
+    """A history.json dict with the earlier rounds' epochs before its own (for the curves)."""
+    if folder is None:
+        return history
+    rows, best = joined_rows(folder, history["epochs"], history["best_epoch"])
+    keys = history["epochs"][0].keys()
+    return {**history, "epochs": [{k: r.get(k) for k in keys} for r in rows], "best_epoch": best}
+
+
+def replay_rows(folder: Path, epochs: list[dict], best_epoch: int) -> tuple[list[dict], int, bytes | None]:
+    """:func:`joined_rows`, and the masks sprite (PNG bytes, the ground truth row first) of every
+    round when ``folder`` has a lineage, else None (``replay_masks.png`` is used as it is)."""
+    rows, best = joined_rows(folder, epochs, best_epoch)
+    if rows is epochs:
+        return epochs, best_epoch, None
+    replay = _png_rows((Path(folder) / REPLAY_MASKS).read_bytes())
     tile = replay.shape[0] // (len(epochs) + 1)
-    sprite = np.concatenate([replay[:tile], _png_rows((folder / LINEAGE_MASKS).read_bytes()), replay[2 * tile :]], 0)
-    return rows, len(earlier) - 1 + best_epoch, _palette_png(sprite)
+    earlier = _png_rows((Path(folder) / LINEAGE_MASKS).read_bytes())
+    return rows, best, _palette_png(np.concatenate([replay[:tile], earlier, replay[2 * tile :]], 0))

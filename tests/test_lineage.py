@@ -65,3 +65,14 @@ def test_two_rounds_replay_as_one_history_up_to_the_epochs_kept(tmp_path):
 def test_a_model_trained_in_one_round_replays_its_history_as_it_is(tmp_path):
     epochs = history(3, 1, 0.5)["epochs"]
     assert lineage.replay_rows(tmp_path, epochs, 1) == (epochs, 1, None)
+
+
+def test_the_curves_get_every_round_with_the_history_s_own_keys(tmp_path):
+    round1 = {"history.json": json.dumps(history(4, 1, 0.5)).encode(), "replay_masks.png": sprite([0, 10, 11, 12, 13])}
+    lineage.extend(tmp_path, round1)
+    now = {"variant": "fcn32s", **history(3, 2, 0.6)}
+    joined = lineage.joined_history(tmp_path, now)
+    assert [r["val_miou"] for r in joined["epochs"]] == [0.5, 0.51, 0.61, 0.62]
+    assert [r["epoch"] for r in joined["epochs"]] == [0, 1, 2, 3] and joined["best_epoch"] == 3
+    assert set(joined["epochs"][0]) == {"epoch", "val_miou"} and joined["variant"] == "fcn32s"
+    assert lineage.joined_history(None, now) is now
