@@ -68,6 +68,13 @@ def joined_rows(folder: Path, epochs: list[dict], best_epoch: int) -> tuple[list
     return [{**r, "round_epoch": r["epoch"], "epoch": i} for i, r in enumerate(rows)], len(earlier) - 1 + best_epoch
 
 
+def round_of(folder: Path | None) -> int:
+    """Which round of self-training made the weights in ``folder`` (1 without a lineage)."""
+    if folder is None or not (Path(folder) / LINEAGE_ROWS).exists():
+        return 1
+    return json.loads((Path(folder) / LINEAGE_ROWS).read_text())[-1]["round"] + 1
+
+
 def joined_history(folder: Path | None, history: dict) -> dict:
     """A history.json dict with the earlier rounds' epochs before its own (for the curves)."""
     if folder is None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import lineage
 from .data import CLASS_COLORS, CLASSES, REPO_ROOT
 from .i18n import class_name, listing, note, plural, text
 from .metrics import image_metrics
@@ -309,12 +310,17 @@ def provenance(loaded: dict, histories: dict, lang: str = "en") -> str:
     for name, m in loaded.items():
         h = histories.get(name)
         wall = h.summary.get("wall_time_s") if h else None
+        n = lineage.round_of(m.folder)  # a later round's epochs count from its own start
+
+        def in_round(epoch: int, n: int = n) -> str:
+            return text(lang, "gen.provenance.in_round", value=epoch, round=n) if n > 1 else str(epoch)
+
         rows.append([
             html.escape(get_variant(name).title),
             weights_source(m.source, lang) if m.model is not None
             else html.escape(text(lang, "gen.provenance.unavailable", why=why_unavailable(m.error))),
-            str(h.best_epoch) if h else "–",
-            str(h.epochs[-1].epoch) if h else "–",
+            in_round(h.best_epoch) if h else "–",
+            in_round(h.epochs[-1].epoch) if h else "–",
             text(lang, "gen.unit.min", min=wall / 60) if wall else "–",
         ])  # fmt: skip
     head = [text(lang, "gen.th.model")] + [

@@ -76,3 +76,16 @@ def test_the_curves_get_every_round_with_the_history_s_own_keys(tmp_path):
     assert [r["epoch"] for r in joined["epochs"]] == [0, 1, 2, 3] and joined["best_epoch"] == 3
     assert set(joined["epochs"][0]) == {"epoch", "val_miou"} and joined["variant"] == "fcn32s"
     assert lineage.joined_history(None, now) is now
+
+
+def test_where_the_weights_came_from_counts_epochs_within_their_round(loaded_models):
+    from fcn_demo.checkpoint import TrainingHistory
+    from fcn_demo.views import provenance
+
+    histories = {n: TrainingHistory.read(m.folder) for n, m in loaded_models.items()}
+    rounds = {n: lineage.round_of(m.folder) for n, m in loaded_models.items()}
+    assert lineage.round_of(None) == 1 and max(rounds.values()) >= 1
+    page = provenance(loaded_models, histories)
+    for n, h in histories.items():
+        saved = f"{h.best_epoch} (round {rounds[n]})" if rounds[n] > 1 else f"<td>{h.best_epoch}</td>"
+        assert saved in page, n
