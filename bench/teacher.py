@@ -13,21 +13,19 @@ training command makes are the same averaged softmax (``fcn_demo.pseudo.teacher_
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import REPO  # noqa: F401 (puts the repo on sys.path)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split  # noqa: E402
-from fcn_demo.evaluate import load_checkpoint  # noqa: E402
-from fcn_demo.metrics import ConfusionMatrix  # noqa: E402
-from fcn_demo.pseudo import teacher_probs  # noqa: E402
-from fcn_demo.runtime import autocast_dtype, pick_device, working_size  # noqa: E402
+from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
+from fcn_demo.evaluate import load_checkpoint
+from fcn_demo.metrics import ConfusionMatrix
+from fcn_demo.pseudo import teacher_probs
+from fcn_demo.runtime import autocast_dtype, pick_device, working_size
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -38,7 +36,8 @@ def score(models, scales, dataset, device, dtype) -> dict:
     total = 0
     for img, mask in dataset:
         h, w = img.shape[-2:]
-        x = F.interpolate(img[None], size=working_size(h, w, 256, 32), mode="bilinear", antialias=True)
+        size = working_size(h, w, models[0].working_short_side, models[0].size_multiple)
+        x = F.interpolate(img[None], size=size, mode="bilinear", antialias=True)
         prob = F.interpolate(teacher_probs(models, x, device, dtype, scales), size=(h, w), mode="bilinear")[0]
         conf, label = prob.max(0)
         cm.update(label.numpy(), mask.numpy())

@@ -48,6 +48,13 @@ def unlabelled_root() -> Path:
     return Path(os.environ.get("FCN_DEMO_UNLABELLED_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet-unlabelled"))
 
 
+def mask_png(mask: np.ndarray) -> Image.Image:
+    """A palette PNG-ready image: pixel values are class indices, the palette shows the class colours."""
+    im = Image.fromarray(mask.astype(np.uint8), mode="P")
+    im.putpalette([c for rgb in CLASS_COLORS for c in rgb])
+    return im
+
+
 def breed_of(name: str) -> str:
     """``"British_Shorthair_102"`` -> ``"British_Shorthair"`` (the release's file naming)."""
     return name.rsplit("_", 1)[0]

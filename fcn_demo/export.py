@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASSES, resize_mask
-from .viz import mask_png
+from .data import CLASSES, mask_png, resize_mask
 
 
 def _atomic_save(path: Path, write) -> None:

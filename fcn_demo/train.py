@@ -39,7 +39,6 @@ from tqdm import tqdm
 from . import lineage
 from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder, weights_label
 from .data import (
-    CLASS_COLORS,
     CLASSES,
     IGNORE,
     PetSegmentation,
@@ -49,6 +48,7 @@ from .data import (
     carve_val,
     default_root,
     list_images,
+    mask_png,
     ood_root,
     read_split,
     split_unlabelled,
@@ -321,9 +321,7 @@ def save_replay(vdir: Path, inputs: list, preds: list[torch.Tensor]) -> None:
     Image.fromarray(torch.cat(imgs, 2).permute(1, 2, 0).numpy()).save(vdir / "replay_images.jpg", quality=90)
     targets = torch.cat([square_thumb(m[None], REPLAY_SIZE, True)[0].byte() for _, m in inputs], 1)
     rows = [targets] + [torch.cat(list(p), 1) for p in preds]
-    sprite = Image.fromarray(torch.cat(rows, 0).numpy(), mode="P")
-    sprite.putpalette([c for rgb in CLASS_COLORS for c in rgb])
-    sprite.save(vdir / "replay_masks.png", optimize=True)
+    mask_png(torch.cat(rows, 0).numpy()).save(vdir / "replay_masks.png", optimize=True)
 
 
 def lr_lambda(cfg: TrainConfig, total_steps: int):

@@ -304,6 +304,10 @@ def metrics_tables(metrics: dict | None, lang: str = "en") -> str:
     return out
 
 
+def _in_round(epoch: int, n: int, lang: str) -> str:
+    return text(lang, "gen.provenance.in_round", value=epoch, round=n) if n > 1 else str(epoch)
+
+
 def provenance(loaded: dict, histories: dict, lang: str = "en") -> str:
     """Where each model's weights came from and how it was trained: the one place that says so."""
     rows = []
@@ -311,16 +315,12 @@ def provenance(loaded: dict, histories: dict, lang: str = "en") -> str:
         h = histories.get(name)
         wall = h.summary.get("wall_time_s") if h else None
         n = lineage.round_of(m.folder)  # a later round's epochs count from its own start
-
-        def in_round(epoch: int, n: int = n) -> str:
-            return text(lang, "gen.provenance.in_round", value=epoch, round=n) if n > 1 else str(epoch)
-
         rows.append([
             html.escape(get_variant(name).title),
             weights_source(m.source, lang) if m.model is not None
             else html.escape(text(lang, "gen.provenance.unavailable", why=why_unavailable(m.error))),
-            in_round(h.best_epoch) if h else "–",
-            in_round(h.epochs[-1].epoch) if h else "–",
+            _in_round(h.best_epoch, n, lang) if h else "–",
+            _in_round(h.epochs[-1].epoch, n, lang) if h else "–",
             text(lang, "gen.unit.min", min=wall / 60) if wall else "–",
         ])  # fmt: skip
     head = [text(lang, "gen.th.model")] + [

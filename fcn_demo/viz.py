@@ -89,13 +89,6 @@ def field_picture(
     return np.asarray(im)
 
 
-def mask_png(mask: np.ndarray) -> Image.Image:
-    """A palette PNG-ready image: pixel values are class indices, the palette shows the class colours."""
-    im = Image.fromarray(mask.astype(np.uint8), mode="P")
-    im.putpalette([c for rgb in CLASS_COLORS for c in rgb])
-    return im
-
-
 def _swatch(rgb: tuple[int, int, int], label: str) -> str:
     r, g, b = rgb
     return (

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fcn_demo.checkpoint import TrainingHistory
-from fcn_demo.data import CLASS_COLORS, CLASSES
+from fcn_demo.data import CLASS_COLORS, CLASSES, mask_png
 from fcn_demo.models import VARIANTS
 from fcn_demo.viz import (
     ERROR_COLOR,
@@ -20,7 +20,6 @@ from fcn_demo.viz import (
     iou_bars,
     legend_html,
     map_stride,
-    mask_png,
     overlay,
     replay_payload,
     training_curves,
