@@ -12,6 +12,7 @@ from fcn_demo.train import (
     ROUND_RECIPES,
     TrainConfig,
     dice_loss,
+    ema_update,
     epoch_crop,
     lr_lambda,
     make_model,
@@ -136,3 +137,18 @@ def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
     table = training_table(tmp_path, ["fcn32s", "unet"])
     assert "| Best epoch (val mIoU) | OOD mIoU at best |" in table
     assert "| U-Net | FCN-8s | 3 | 1 (0.300) | 0.250 | 10.0 min |" in table and "| 1 (0.300) | n/a |" in table
+
+
+def test_the_weight_average_moves_a_step_towards_the_trained_weights_and_rounds_use_it():
+    torch.manual_seed(0)
+    model = build_model("fcn32s", num_classes=3)
+    avg = build_model("fcn32s", num_classes=3)
+    before = {k: v.clone() for k, v in avg.state_dict().items()}
+    ema_update(avg, model, decay=0.75)
+    for k, v in avg.state_dict().items():
+        assert torch.allclose(v, 0.75 * before[k] + 0.25 * model.state_dict()[k]), k
+    ema_update(avg, model, decay=0.0)  # no memory: the trained weights themselves
+    for k, v in avg.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    assert all(recipe_config(v, start="checkpoints").ema_decay > 0 for v in ROUND_RECIPES)
+    assert all(recipe_config(v, start=None).ema_decay == 0 for v in RECIPES)  # round 1 as it was run

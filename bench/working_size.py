@@ -1,0 +1,54 @@
+"""Which working size should each model run at? Measured on validation only.
+
+    python bench/working_size.py                       # the shipped checkpoints
+    python bench/working_size.py --checkpoints /tmp/run --sizes 192,224,256,288
+
+A model runs on a photo resized so its shorter side is its ``working_short_side`` (config.json).
+This prints, for each model and each candidate size, the pooled mIoU on the trainval carve-out and
+on the out-of-distribution photos, and their mean (``train.selection_score``, the figure epochs are
+chosen by). The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from common import REPO  # noqa: F401 (puts the repo on sys.path)
+
+from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
+from fcn_demo.evaluate import confusion_per_image, load_checkpoint, metrics_from
+from fcn_demo.models import VARIANTS
+from fcn_demo.runtime import autocast_dtype, pick_device
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    p.add_argument("--sizes", default="192,224,256,288")
+    p.add_argument("--models", default=",".join(VARIANTS))
+    args = p.parse_args()
+    device, root = pick_device(), default_root()
+    dtype = autocast_dtype(device)
+    _, val_names = carve_val(read_split(root, "trainval"))
+    sets = {"carve-out": PetSegmentation(root, val_names), "ood": PetSegmentation(ood_root(), list_images(ood_root()))}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"{'model':8s} {'size':>5s} {'carve-out':>10s} {'ood':>7s} {'mean':>7s}")
+    for name in args.models.split(","):
+        model = load_checkpoint(args.checkpoints, name, device)
+        shipped = model.working_short_side
+        for size in sizes:
+            model.working_short_side = size
+            m = {k: metrics_from(confusion_per_image(model, d, device, dtype))["miou"] for k, d in sets.items()}
+            mark = "  (config.json)" if size == shipped else ""
+            print(
+                f"{name:8s} {size:5d} {m['carve-out']:10.3f} {m['ood']:7.3f} {(m['carve-out'] + m['ood']) / 2:7.3f}{mark}",
+                flush=True,
+            )
+        model.working_short_side = shipped
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main()
