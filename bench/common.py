@@ -1,4 +1,5 @@
-"""What both benchmarks need: the repo on sys.path, and a check that the machine is otherwise idle."""
+"""What the benchmarks share: the repo on sys.path, a check that the machine is otherwise idle, and the
+validation sets (never the test split) that the model-choosing scripts score on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+def validation_sets() -> dict:
+    """The sets models are chosen on: the trainval carve-out and the out-of-distribution photos."""
+    from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
+
+    root = default_root()
+    _, val_names = carve_val(read_split(root, "trainval"))
+    return {"carve-out": PetSegmentation(root, val_names), "ood": PetSegmentation(ood_root(), list_images(ood_root()))}
 
 
 def cpu_busy(seconds: float = 2.0) -> float | None:

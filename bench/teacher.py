@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import REPO  # noqa: F401 (puts the repo on sys.path)
+from common import validation_sets  # (also puts the repo on sys.path)
 
-from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
 from fcn_demo.evaluate import load_checkpoint
 from fcn_demo.metrics import ConfusionMatrix
 from fcn_demo.pseudo import teacher_probs
@@ -57,10 +56,9 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma-separated parts of teacher names to run (default: all)")
     args = p.parse_args()
     torch.manual_seed(0)
-    device, root = pick_device(), default_root()
+    device = pick_device()
     dtype = autocast_dtype(device)
-    _, val_names = carve_val(read_split(root, "trainval"))
-    sets = {"carve-out": PetSegmentation(root, val_names), "ood": PetSegmentation(ood_root(), list_images(ood_root()))}
+    sets = validation_sets()
     load = {n: load_checkpoint(args.checkpoints, n, device) for n in ("unet", "fcn8s")}
     teachers = {
         "unet, mirror": ([load["unet"]], (1.0,)),

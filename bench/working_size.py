@@ -15,12 +15,12 @@ import argparse
 from pathlib import Path
 
 import torch
-from common import REPO  # noqa: F401 (puts the repo on sys.path)
+from common import validation_sets  # (also puts the repo on sys.path)
 
-from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
 from fcn_demo.evaluate import confusion_per_image, load_checkpoint, metrics_from
 from fcn_demo.models import VARIANTS
 from fcn_demo.runtime import autocast_dtype, pick_device
+from fcn_demo.train import selection_score
 
 
 def main() -> None:
@@ -29,10 +29,9 @@ def main() -> None:
     p.add_argument("--sizes", default="192,224,256,288")
     p.add_argument("--models", default=",".join(VARIANTS))
     args = p.parse_args()
-    device, root = pick_device(), default_root()
+    device = pick_device()
     dtype = autocast_dtype(device)
-    _, val_names = carve_val(read_split(root, "trainval"))
-    sets = {"carve-out": PetSegmentation(root, val_names), "ood": PetSegmentation(ood_root(), list_images(ood_root()))}
+    sets = validation_sets()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{'model':8s} {'size':>5s} {'carve-out':>10s} {'ood':>7s} {'mean':>7s}")
     for name in args.models.split(","):
@@ -42,10 +41,8 @@ def main() -> None:
             model.working_short_side = size
             m = {k: metrics_from(confusion_per_image(model, d, device, dtype))["miou"] for k, d in sets.items()}
             mark = "  (config.json)" if size == shipped else ""
-            print(
-                f"{name:8s} {size:5d} {m['carve-out']:10.3f} {m['ood']:7.3f} {(m['carve-out'] + m['ood']) / 2:7.3f}{mark}",
-                flush=True,
-            )
+            mean = selection_score({"val_miou": m["carve-out"], "ood_miou": m["ood"]})
+            print(f"{name:8s} {size:5d} {m['carve-out']:10.3f} {m['ood']:7.3f} {mean:7.3f}{mark}", flush=True)
         model.working_short_side = shipped
 
 
