@@ -159,11 +159,12 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     chosen = gr.State(None)
     choose = {"queue": False, "show_progress": "hidden", "trigger_mode": "multiple", "api_visibility": "private"}
     # Every event that draws HTML takes the visitor's language last (a State: the API's parameters
-    # stay as they were) and hands it to its handler as lang= (localized).
+    # stay as they were) and hands it to its handler as lang= (localized; friendly inside it, so a
+    # refusal is said in that language too).
     picked = ui.gallery.select(st.choose, None, chosen, **choose).then(
-        friendly(localized(st.pick)), [chosen, *controls, ui.lang], [ui.image_in, *outputs], api_name="pick", **seg
+        localized(friendly(st.pick)), [chosen, *controls, ui.lang], [ui.image_in, *outputs], api_name="pick", **seg
     )
-    photo = gr.on([ui.image_in.upload, ui.run_btn.click], friendly(localized(st.upload)),
+    photo = gr.on([ui.image_in.upload, ui.run_btn.click], localized(friendly(st.upload)),
                   [ui.image_in, *controls, ui.lang], outputs, api_name="segment_photo", **seg)  # fmt: skip
     for ev in (picked, photo):
         ev.success(None, js=SCROLL_TO_RESULTS)
@@ -184,7 +185,7 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     # The restore has its own queue lane: a plain visit's (empty) one never waits behind model steps,
     # and a class opening the teacher's link mostly hits the result cache.
     ui.demo.load(None, None, [ui.link, ui.browser_lang], js="() => [window.location.search, navigator.language]")
-    ui.link.change(friendly(localized(st.restore)), [ui.link, ui.browser_lang], restored, api_name="restore",
+    ui.link.change(localized(friendly(st.restore)), [ui.link, ui.browser_lang], restored, api_name="restore",
                    api_visibility="undocumented", concurrency_id="restore", concurrency_limit=4,
                    show_progress="hidden")  # fmt: skip
     blanks = [ui.status, *ui.panels, ui.truth, ui.disagree, ui.maps_out, *ui.ablation_out[:-1], ui.lessons_out,
@@ -195,7 +196,7 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     ui.browser_lang.change(localized(st.localize), [ui.state, ui.browser_lang],
                            [ui.lang, *blanks, ui.trained_on, ui.metrics_table, ui.provenance, ui.upsampling],
                            queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-    ui.probe_img.select(friendly(localized(st.probe)), [ui.state, ui.lang], ui.probe_out, api_name="probe_click",
+    ui.probe_img.select(localized(friendly(st.probe)), [ui.state, ui.lang], ui.probe_out, api_name="probe_click",
                         api_visibility="private", concurrency_id="models", trigger_mode="always_last")  # fmt: skip
     ui.probe_btn.click(friendly(st.api_probe), [ui.api_in, ui.api_x, ui.api_y], ui.api_probe_json, api_name="probe",
                        preprocess=False, concurrency_id="models")  # fmt: skip

@@ -10,7 +10,9 @@ other handler draws from that data in the server process, which never runs a mod
 from __future__ import annotations
 
 import functools
+import html
 import logging
+import math
 import os
 import threading
 from functools import wraps
@@ -18,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from . import exercise, lessons, share, views
 from .checkpoint import TrainingHistory
@@ -26,7 +29,7 @@ from .i18n import locale, note, text
 from .inputs import InputError, payload_source
 from .models import VARIANTS
 from .pipeline import Analyzer, Requests
-from .samples import list_samples
+from .samples import SAMPLES_DIR, list_samples
 
 try:  # On a ZeroGPU Space the model step borrows a GPU, in a worker process forked for the call.
     import spaces
@@ -60,14 +63,16 @@ def localized(fn):
 
 
 def friendly(fn):
-    """Bad input becomes a message in the page; anything unexpected is logged, never shown."""
+    """Bad input becomes a message in the page (in the visitor's language when the event passes
+    ``lang=``: wire it as ``localized(friendly(fn))``); anything unexpected is logged, never shown."""
 
     @wraps(fn)
     def inner(*args, **kwargs):
+        lang = kwargs.get("lang", "en")
         try:
             return fn(*args, **kwargs)
         except InputError as e:
-            raise gr.Error(str(e), title="Can't use this image", print_exception=False) from None
+            raise gr.Error(e.text(lang), title=text(lang, e.title), print_exception=False) from None
         except gr.Error:
             raise
         except Exception:
@@ -76,6 +81,20 @@ def friendly(fn):
                            title="Internal error", print_exception=False) from None  # fmt: skip
 
     return inner
+
+
+def allowed_folders() -> tuple[Path, Path]:
+    """Where a request may name a file: Gradio's upload folder (every upload lands there, in a
+    folder named by a salted hash of its bytes) and the app's samples. Nothing else is opened."""
+    return Path(get_upload_folder()), SAMPLES_DIR
+
+
+def _point(x, y) -> tuple[float, float]:
+    """A pixel's column and row as an API client or the page sent them: two finite numbers."""
+    for v in (x, y):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InputError.say("gen.error.point_type")
+    return float(x), float(y)
 
 
 class DemoState:
@@ -115,6 +134,7 @@ class DemoState:
         ``lang``: the language of its words (one of fcn_demo.i18n.LOCALES)."""
         if not self.analyzer.models:
             raise self.no_models()
+        share.check_settings(opacity, mode, cls, prob, switches)
         a = self.requests.analyze(source)
         for said in a.notes:
             gr.Info(note(lang, said))
@@ -130,12 +150,14 @@ class DemoState:
         return evt.index
 
     def pick(self, request: gr.Request, index: int, *controls, lang: str = "en") -> list:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.samples):
+            raise InputError.say("gen.error.pick")  # no click recorded, or the click's data was forged
         ticket, image = self.ticket(request), str(self.samples[index].image)
         return self.fresh(ticket, [image, *self.segment(image, *controls, lang=lang)])
 
     def upload(self, request: gr.Request, payload, *controls, lang: str = "en") -> list:
         ticket = self.ticket(request)
-        return self.fresh(ticket, self.segment(payload_source(payload), *controls, lang=lang))
+        return self.fresh(ticket, self.segment(payload_source(payload, allowed_folders()), *controls, lang=lang))
 
     def ticket(self, request: gr.Request | None) -> tuple[str, int]:
         """Number this input as its visitor's newest (a sample click and an upload are two events, so
@@ -202,14 +224,16 @@ class DemoState:
 
     def restore(self, search: str, lang: str = "en") -> list:
         """A shared link (?sample=...&tab=...&opacity=...): the settings it names, and its sample segmented."""
-        query = dict(parse_qsl(search.lstrip("?")))
+        query = dict(parse_qsl(search.lstrip("?") if isinstance(search, str) else ""))
         link = share.parse(query, [s.name for s in self.samples], self.skips, TABS)
         if link is None:
             return [gr.skip()] * (2 + len(self.outputs) + len(self.controls))
         settings = [link.opacity, link.mode, link.cls, link.maps, *link.switches]
         if link.sample is None:
             if query.get("sample"):
-                gr.Warning(text(lang, "gen.toast.no_sample", name=repr(query["sample"])))
+                # A toast shows HTML: the link's text goes in escaped (and cut short), as text.
+                name = html.escape(repr(query["sample"][:80]))
+                gr.Warning(text(lang, "gen.toast.no_sample", name=name))
             image, results = gr.skip(), [gr.skip()] * len(self.outputs)
         else:
             image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
@@ -220,7 +244,11 @@ class DemoState:
         """A click on the photo: every model's answer and receptive fields at that pixel."""
         if a is None:
             return views.probe_panels(None, None, lang=lang)
-        x, y = evt.index
+        index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else (None, None)
+        x, y = _point(*index)  # the click's event data: the page's, or forged
+        (h, w) = a.size
+        if not (0 <= x < w and 0 <= y < h):
+            raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=w, h=h)
         return views.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, views.image_name(a, lang), lang)
 
     def api_probe(self, image, x: float, y: float) -> dict:
@@ -229,12 +257,11 @@ class DemoState:
         holding 90% of the gradient of the winning logit), and a sentence comparing them."""
         if not self.analyzer.models:
             raise self.no_models()
-        a = self.requests.analyze(payload_source(image))
+        x, y = _point(x, y)
+        a = self.requests.analyze(payload_source(image, allowed_folders()))
         (h, w), (H, W) = a.size, a.original_size
         if not (0 <= x < W and 0 <= y < H):
-            raise gr.Error(
-                f"The point ({x:g}, {y:g}) is outside the image, which is {W}x{H} pixels.", title="Bad point"
-            )
+            raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=W, h=H)
         return views.probe_summary(self.run_probe(a.rgb, int(x * w / W), int(y * h / H)))
 
     def grade(self, a, painted, lang: str = "en") -> str:
@@ -247,7 +274,7 @@ class DemoState:
         unavailable."""
         if not self.analyzer.models:  # an empty answer would look like success
             raise self.no_models()
-        a = self.requests.analyze(payload_source(image))
+        a = self.requests.analyze(payload_source(image, allowed_folders()))
         paths = self.masks(a)[:-1]
         sources = {n: self.loaded[n].source for n in a.models}
         return paths, views.api_summary(a, {n: Path(p).name for n, p in zip(a.models, paths)}, sources)

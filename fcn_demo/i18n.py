@@ -56,7 +56,7 @@ def switch_key(name: str, pool: str) -> str:
 def locale(tag: str | None) -> str:
     """A browser language tag (``navigator.language``: "zh-TW", "ru-RU", "en-GB", "") as one of
     :data:`LOCALES`: Chinese of any script or region reads Simplified Chinese, anything else English."""
-    tag = (tag or "").strip().lower()
+    tag = tag.strip().lower() if isinstance(tag, str) else ""  # the page's, or anything an API client sent
     return "zh-CN" if tag.startswith("zh") else "ru" if tag.startswith("ru") else "en"
 
 

@@ -4,8 +4,9 @@
 :class:`PreparedImage`: RGB uint8 at a display size of at most ``DISPLAY_MAX_SIDE`` px, with the
 original size remembered. Anything that cannot be fixed raises :class:`InputError`, whose message
 says what to do; anything that can be fixed (CMYK, transparency, 16-bit, grayscale, animation) is
-converted and described in ``notes``. :func:`payload_source` unwraps what Gradio sends for an
-upload. No torch here: this runs in the server process, before any model work.
+converted and described in ``notes``. :func:`payload_source` unwraps what Gradio or an API client
+sends for an upload, and opens a path only inside the folders it is given (Gradio's upload folder,
+the samples). No torch here: this runs in the server process, before any model work.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import binascii
 import hashlib
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .i18n import text
 
 MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
 # Long side / short side. The models run at a shorter side of about 256 px, so a 32x4000 strip (a few kB)
@@ -33,7 +37,25 @@ SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 
 
 class InputError(ValueError):
-    """The input cannot be segmented; the message tells the user how to fix it."""
+    """The input cannot be used; the message tells the user how to fix it.
+
+    Made with :meth:`say`, it also carries its phrase (``key`` in fcn_demo/web/i18n, ``fmt``), so
+    the page can say it in the visitor's language (:meth:`text`); the message itself, what the API
+    returns, is English. ``title``: the key of the heading the page shows over it.
+    """
+
+    def __init__(self, message: str, key: str | None = None, title: str = "gen.error.title_image", **fmt) -> None:
+        super().__init__(message)
+        self.key, self.title, self.fmt = key, title, fmt
+
+    @classmethod
+    def say(cls, key: str, title: str = "gen.error.title_image", **fmt) -> InputError:
+        """The error whose message is the phrase ``key`` (formatted with ``fmt``)."""
+        return cls(text("en", key, **fmt), key, title, **fmt)
+
+    def text(self, lang: str = "en") -> str:
+        """The message in ``lang`` (English for a message without a phrase)."""
+        return text(lang, self.key, **self.fmt) if self.key else str(self)
 
 
 @dataclass
@@ -204,8 +226,8 @@ def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> Pre
     data = None
     if isinstance(src, (str, Path)):
         path = Path(src)
-        if not path.is_file():
-            raise InputError(f"No image file at {path.name!r}. Upload the photo again.")
+        if not path.is_file():  # the caller chose the folder (payload_source); its name is not repeated
+            raise InputError.say("gen.error.gone")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
@@ -232,18 +254,39 @@ def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> Pre
     return PreparedImage(np.asarray(rgb, dtype=np.uint8).copy(), original, digest, notes, data)
 
 
-def payload_source(payload) -> str | bytes | None:
-    """The uploaded file behind an unprocessed gr.Image payload (a path, or bytes from a data URL)."""
+def trusted_path(path: str | Path, allowed: Sequence[Path]) -> Path:
+    """``path`` with links and ".." resolved, if it lies in one of the ``allowed`` folders; otherwise
+    the one refusal, whether a file is there or not (the answer says nothing about the server's files)."""
+    try:
+        real = Path(path).resolve()
+        inside = any(real.is_relative_to(Path(folder).resolve()) for folder in allowed)
+    except (OSError, ValueError, RuntimeError):  # a name too long, a NUL byte, a loop of links
+        inside = False
+    if not inside:
+        raise InputError.say("gen.error.path")
+    return real
+
+
+def payload_source(payload, allowed: Sequence[Path]) -> str | bytes | None:
+    """The file behind an unprocessed gr.Image payload: Gradio's FileData (or a bare path, from an
+    API client) as a path inside the ``allowed`` folders (:func:`trusted_path`), or the bytes of a
+    data URL. None for no image; anything else is refused with a message that says what to send."""
     if payload is None:
         return None
     if isinstance(payload, (str, Path)):
-        return str(payload)
-    path, url = payload.get("path"), payload.get("url") or ""
+        return str(trusted_path(payload, allowed))
+    if not isinstance(payload, dict):
+        raise InputError.say("gen.error.not_file")
+    path, url = payload.get("path"), payload.get("url")
     if path:
-        return path
-    if url.startswith("data:"):
+        if not isinstance(path, str):
+            raise InputError.say("gen.error.not_file")
+        return str(trusted_path(path, allowed))
+    if isinstance(url, str) and url.startswith("data:"):
         try:
             return base64.b64decode(url.split(",", 1)[1], validate=True)
         except (IndexError, binascii.Error):
             raise InputError("The image data is damaged. Upload the photo again.") from None
+    if url:  # a link to fetch: the server fetches nothing
+        raise InputError.say("gen.error.not_file")
     return None

@@ -5,13 +5,17 @@
 ``web/share.js`` writes it from the page; :func:`parse` reads it back, checking every value (a link
 is typed by strangers: anything unknown is ignored, never an error). ``epoch`` is read by the
 replay's own script. Uploads cannot travel in a link: they are stored nowhere.
+:func:`check_settings` checks the same settings as an API client sends them.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .data import CLASSES
+from .inputs import InputError
 from .views import VIEW_MODES
 
 MAPS_VIEWS = ("probability", "raw score")
@@ -48,3 +52,28 @@ def parse(query: dict[str, str], samples: list[str], skips: list[tuple[str, str]
         maps=query.get("maps") if query.get("maps") in MAPS_VIEWS else DEFAULTS["maps"],
         switches=[f"{name}-{pool}" not in off for name, pool in skips],
     )
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_settings(opacity, mode, cls, maps, switches: Sequence) -> None:
+    """View settings as the page or an API client sent them (unprocessed): each must be one the page
+    can send, or an InputError says what to send."""
+
+    def refuse(key: str, **fmt) -> InputError:
+        return InputError.say(key, title="gen.error.title_setting", **fmt)
+
+    if not (_number(opacity) and 0 <= opacity <= 1):
+        raise refuse("gen.error.number", setting="opacity", low=0, high=1)
+    if not (isinstance(mode, str) and mode in VIEW_MODES):
+        raise refuse("gen.error.choice", setting="mode", choices=", ".join(f'"{m}"' for m in VIEW_MODES))
+    if not (_number(cls) and cls in range(len(CLASSES))):
+        raise refuse(
+            "gen.error.choice", setting="class", choices=", ".join(f"{i} ({c})" for i, c in enumerate(CLASSES))
+        )
+    if not (isinstance(maps, str) and maps in MAPS_VIEWS):
+        raise refuse("gen.error.choice", setting="maps", choices=", ".join(f'"{m}"' for m in MAPS_VIEWS))
+    if not all(isinstance(s, bool) for s in switches):
+        raise refuse("gen.error.switch")

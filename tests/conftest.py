@@ -9,9 +9,16 @@ so they exercise the same code paths either way.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,11 +91,38 @@ def analyzer(loaded_models):
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_process(log: Path, **env: str) -> Iterator[str]:
+    """`python app.py` as a visitor meets it (its own process, the embedded weights, no Hub) on a free
+    127.0.0.1 port, with ``env`` added to its environment; yields its URL, stops it after."""
+    port = _free_port()
+    env = {**os.environ, "FCN_DEMO_HUB": "0", "GRADIO_ANALYTICS_ENABLED": "False", **env,
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}  # fmt: skip
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def launch_app(loaded: dict):

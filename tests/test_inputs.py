@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, InputError, load_input, payload_source
+from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, InputError, load_input, payload_source, trusted_path
 
 
 def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -49,8 +49,9 @@ def test_refused_inputs_say_how_to_fix(case):
 
 
 def test_missing_path_and_none(tmp_path):
-    with pytest.raises(InputError, match="No image file"):
+    with pytest.raises(InputError, match="no longer on the server") as e:
         load_input(tmp_path / "nope.jpg")
+    assert "nope" not in str(e.value)  # a name sent by a request is not repeated
     with pytest.raises(InputError, match="No image given"):
         load_input(None)
 
@@ -153,9 +154,30 @@ def test_same_content_same_digest():
 
 
 def test_payload_source_unwraps_what_gradio_sends(tmp_path):
-    assert payload_source(None) is None
-    assert payload_source("x.jpg") == "x.jpg"
-    assert payload_source({"path": "/tmp/a.png", "url": None}) == "/tmp/a.png"
-    assert payload_source({"path": None, "url": "data:image/png;base64,aGk="}) == b"hi"
+    allowed = [tmp_path]
+    assert payload_source(None, allowed) is None
+    assert payload_source(str(tmp_path / "x.jpg"), allowed) == str(tmp_path / "x.jpg")
+    assert payload_source({"path": str(tmp_path / "a.png"), "url": None}, allowed) == str(tmp_path / "a.png")
+    assert payload_source({"path": None, "url": "data:image/png;base64,aGk="}, allowed) == b"hi"
     with pytest.raises(InputError, match="damaged"):
-        payload_source({"path": None, "url": "data:image/png;base64,@@@"})
+        payload_source({"path": None, "url": "data:image/png;base64,@@@"}, allowed)
+    for wrong in (42, [1], {"path": 3}, {"url": "http://example.com/cat.jpg"}):
+        with pytest.raises(InputError, match="handle_file"):
+            payload_source(wrong, allowed)
+
+
+def test_only_paths_inside_the_allowed_folders_open(tmp_path):
+    """Links and ".." are resolved before the check; outside, one refusal whether a file is there or not."""
+    inside, outside = tmp_path / "uploads", tmp_path / "private"
+    inside.mkdir(), outside.mkdir()
+    (outside / "secret.png").write_bytes(_encode(_photo(), "PNG"))
+    (inside / "link.png").symlink_to(outside / "secret.png")
+    (inside / "loop").symlink_to(inside / "loop")
+    assert trusted_path(inside / "a" / ".." / "b.png", [inside]) == inside / "b.png"
+    messages = set()
+    for path in [outside / "secret.png", outside / "nothing.png", inside / "link.png", f"{inside}/../private/secret.png",
+                 inside / "loop", "a\x00b", "x" * 100_000, "relative.png"]:  # fmt: skip
+        with pytest.raises(InputError) as e:
+            trusted_path(path, [inside])
+        messages.add(str(e.value))
+    assert len(messages) == 1 and "secret" not in messages.pop()

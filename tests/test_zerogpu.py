@@ -10,21 +10,19 @@ one GPU call returned.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import app_process
 
-from fcn_demo.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
 from fcn_demo.samples import list_samples
 
 STANDIN = Path(__file__).parent / "zerogpu"
-ENV = {**os.environ, "PYTHONPATH": str(STANDIN), "FCN_DEMO_HUB": "0", "GRADIO_ANALYTICS_ENABLED": "False"}
+# As on a ZeroGPU Space: the `spaces` package (here the stand-in) and SPACES_ZERO_GPU=true.
+ZEROGPU_ENV = {"PYTHONPATH": str(STANDIN), "SPACES_ZERO_GPU": "true"}
 
 
 def test_the_standin_keeps_the_contract():
@@ -42,7 +40,9 @@ try:
 except spaces.ModelInServerError:
     print("refused in the server")
 """
-    out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **ZEROGPU_ENV}, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "refused in the server" in out.stdout
 
@@ -50,27 +50,9 @@ except spaces.ModelInServerError:
 @pytest.fixture(scope="module")
 def zerogpu_app(app_checkpoints, tmp_path_factory):
     """`python app.py` under the stand-in, on a free port; yields (url, log path)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("zerogpu") / "app.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env={**ENV, "GRADIO_SERVER_PORT": str(port)},
-                                stdout=f, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited under the stand-in: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with app_process(log, **ZEROGPU_ENV) as url:
         yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(10)
     assert "ModelInServerError" not in log.read_text(), "a model ran in the server process"
 
 
