@@ -13,12 +13,16 @@ if str(REPO) not in sys.path:
 
 
 def validation_sets() -> dict:
-    """The sets models are chosen on: the trainval carve-out and the out-of-distribution photos."""
-    from fcn_demo.data import PetSegmentation, carve_val, default_root, list_images, ood_root, read_split
+    """The sets models are chosen on, as train.py judges them (data.make_splits): "seen", the
+    trainval carve-out and the extra set's carve-out of its three large breeds; "unseen", the
+    out-of-distribution photos and the extra breeds held out whole. Never the test split."""
+    from fcn_demo.data import Joined, PetSegmentation, default_root, extra_root, list_images, make_splits, ood_root
 
-    root = default_root()
-    _, val_names = carve_val(read_split(root, "trainval"))
-    return {"carve-out": PetSegmentation(root, val_names), "ood": PetSegmentation(ood_root(), list_images(ood_root()))}
+    root, extra = default_root(), extra_root()
+    sp = make_splits(root, extra)
+    seen = Joined([PetSegmentation(root, sp.val), PetSegmentation(extra, sp.val_extra)])
+    unseen = Joined([PetSegmentation(ood_root(), list_images(ood_root())), PetSegmentation(extra, sp.unseen)])
+    return {"seen": seen, "unseen": unseen}
 
 
 def cpu_busy(seconds: float = 2.0) -> float | None:

@@ -4,7 +4,8 @@
     python bench/teacher.py --checkpoints /tmp/run
 
 For each teacher (one model or an ensemble, with the mirror image and optionally more scales) it
-scores, on the trainval carve-out and on the out-of-distribution photos (never the test split):
+scores, on the seen and the unseen breeds' validation photos (``common.validation_sets``; never the
+test split):
 the mIoU of the teacher's argmax, and at each confidence threshold the share of pixels a
 pseudo-label would keep and how many of those kept pixels are right. The pseudo-labels the
 training command makes are the same averaged softmax (``fcn_demo.pseudo.teacher_probs``).

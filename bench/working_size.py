@@ -4,8 +4,8 @@
     python bench/working_size.py --checkpoints /tmp/run --sizes 192,224,256,288
 
 A model runs on a photo resized so its shorter side is its ``working_short_side`` (config.json).
-This prints, for each model and each candidate size, the pooled mIoU on the trainval carve-out and
-on the out-of-distribution photos, and their mean (``train.selection_score``, the figure epochs are
+This prints, for each model and each candidate size, the pooled mIoU on the seen breeds' carve-outs
+and on the unseen breeds (``common.validation_sets``), and their mean (``train.selection_score``, the figure epochs are
 chosen by). The test split is never read.
 """
 
@@ -33,7 +33,7 @@ def main() -> None:
     dtype = autocast_dtype(device)
     sets = validation_sets()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'model':8s} {'size':>5s} {'carve-out':>10s} {'ood':>7s} {'mean':>7s}")
+    print(f"{'model':8s} {'size':>5s} {'seen':>10s} {'unseen':>7s} {'mean':>7s}")
     for name in args.models.split(","):
         model = load_checkpoint(args.checkpoints, name, device)
         shipped = model.working_short_side
@@ -41,8 +41,8 @@ def main() -> None:
             model.working_short_side = size
             m = {k: metrics_from(confusion_per_image(model, d, device, dtype))["miou"] for k, d in sets.items()}
             mark = "  (config.json)" if size == shipped else ""
-            mean = selection_score({"val_miou": m["carve-out"], "ood_miou": m["ood"]})
-            print(f"{name:8s} {size:5d} {m['carve-out']:10.3f} {m['ood']:7.3f} {mean:7.3f}{mark}", flush=True)
+            mean = selection_score({"val_miou": m["seen"], "ood_miou": m["unseen"]})
+            print(f"{name:8s} {size:5d} {m['seen']:10.3f} {m['unseen']:7.3f} {mean:7.3f}{mark}", flush=True)
         model.working_short_side = shipped
 
 

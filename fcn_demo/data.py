@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 # torchvision is imported where the transforms are built: it costs ~2 s at import, and the app
 # (which needs only the readers here) must start fast.
@@ -48,6 +49,70 @@ def unlabelled_root() -> Path:
     return Path(os.environ.get("FCN_DEMO_UNLABELLED_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet-unlabelled"))
 
 
+def extra_root() -> Path:
+    """The labelled photos of 26 more breeds (trimaps at the photo's size; also in the unlabelled set)."""
+    return Path(os.environ.get("FCN_DEMO_EXTRA_DATA", REPO_ROOT.parent / "shared" / "oxford-iiit-pet-extra"))
+
+
+# An extra breed with fewer photos than this is "small" (23 breeds of 1-7 photos); the others are
+# the three large ones (172-194 photos each).
+SMALL_BREED = 10
+
+
+def held_out_breeds(names: list[str]) -> list[str]:
+    """The breeds of the extra set kept out of training whole, to measure the models on breeds they
+    never saw in any form. The rule, fixed before any training and blind to scores: the small breeds
+    sorted by name (case-insensitive), and of every three in that order the first two are held out
+    (16 breeds, 47 photos, four of them cat breeds; the third of each three trains)."""
+    counts = breed_counts(names)
+    small = sorted((b for b, n in counts.items() if n < SMALL_BREED), key=str.lower)
+    return [b for i, b in enumerate(small) if i % 3 != 2]
+
+
+@dataclass
+class Splits:
+    """Which labelled photo serves what, from the fixed rules above (``VAL_EVERY``,
+    :func:`held_out_breeds`); names are unique across the two labelled folders.
+
+    - ``train``/``train_extra``: true masks to learn from (trainval and the extra set);
+    - ``val``/``val_extra``: seen breeds, judged and never trained on (the trainval carve-out and
+      every ``VAL_EVERY``-th photo, by name, of the three large extra breeds);
+    - ``unseen``: photos of the held-out extra breeds (with ``ood_root()``, the breeds never seen);
+    - ``no_pseudo``: every photo with a true mask, and every photo of a held-out breed, which the
+      teacher must never pseudo-label (the extra photos are in the unlabelled set too).
+    """
+
+    train: list[str]
+    train_extra: list[str]
+    val: list[str]
+    val_extra: list[str]
+    unseen: list[str]
+    held_out_breeds: list[str]
+
+    def excludes(self, name: str) -> bool:
+        """Whether an unlabelled photo may not be pseudo-labelled (a true mask, or a held-out breed)."""
+        return name in self._labelled or breed_of(name) in self.held_out_breeds
+
+    @property
+    def _labelled(self) -> set[str]:
+        return {*self.train_extra, *self.val_extra, *self.unseen}
+
+
+def make_splits(root: Path, extra: Path | None, keep_out: set[str] = frozenset()) -> Splits:
+    """The :class:`Splits` of the labelled folders; ``keep_out``, photos that must not train (the
+    unlabelled photos held out for grading by eye, some of which the extra set labels)."""
+    train, val = carve_val(read_split(root, "trainval"))
+    names = list_images(extra) if extra is not None and Path(extra).is_dir() else []
+    held = held_out_breeds(names) if names else []
+    unseen = [n for n in names if breed_of(n) in held]
+    seen = [n for n in names if breed_of(n) not in held]
+    counts = breed_counts(seen)
+    large = [n for n in seen if counts[breed_of(n)] >= SMALL_BREED]
+    val_extra = large[::VAL_EVERY]
+    skip = set(val_extra) | set(keep_out)
+    return Splits(train, [n for n in seen if n not in skip], val, val_extra, unseen, held)
+
+
 def mask_png(mask: np.ndarray) -> Image.Image:
     """A palette PNG-ready image: pixel values are class indices, the palette shows the class colours."""
     im = Image.fromarray(mask.astype(np.uint8), mode="P")
@@ -71,19 +136,22 @@ def list_images(root: Path) -> list[str]:
 
 
 def split_unlabelled(
-    names: list[str], holdout_per_breed: int, per_breed: int | None = None
+    names: list[str], holdout_per_breed: int, per_breed: int | None = None, exclude=None
 ) -> tuple[list[str], list[str]]:
     """(train, held out): the first ``holdout_per_breed`` photos of each breed, by name, are kept
     out of training, so masks on breeds the labelled subset lacks can be judged on photos no model
-    has seen in any form; of the rest, the next ``per_breed`` of each breed (None: all) train."""
-    held, train, count = [], [], {}
+    has seen in any form; of the rest, leaving out those ``exclude(name)`` is true for
+    (:meth:`Splits.excludes`), the next ``per_breed`` of each breed (None: all) train."""
+    held, train, count, used = [], [], {}, {}
     for n in sorted(names):
         b = breed_of(n)
         k = count[b] = count.get(b, 0) + 1
         if k <= holdout_per_breed:
             held.append(n)
-        elif per_breed is None or k <= holdout_per_breed + per_breed:
-            train.append(n)
+        elif exclude is None or not exclude(n):
+            u = used[b] = used.get(b, 0) + 1
+            if per_breed is None or u <= per_breed:
+                train.append(n)
     return train, held
 
 
@@ -182,6 +250,24 @@ class PseudoLabelled(Dataset):
         if self.transform is not None:
             return self.transform(self.images[i], self.masks[i])
         return self.images[i].float() / 255, self.masks[i]
+
+
+class Joined(ConcatDataset):
+    """Several datasets read as one, in order (e.g. trainval photos, then extra ones): iterable, and
+    setting ``transform`` sets it on every part."""
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from (d[i] for i in range(len(d)))
+
+    @property
+    def transform(self):
+        return self.datasets[0].transform
+
+    @transform.setter
+    def transform(self, value) -> None:
+        for d in self.datasets:
+            d.transform = value
 
 
 class PetSegmentation(Dataset):

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,16 +43,18 @@ from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_fold
 from .data import (
     CLASSES,
     IGNORE,
+    Joined,
     PetSegmentation,
     PseudoLabelled,
+    Splits,
     breed_counts,
     breed_of,
-    carve_val,
     default_root,
+    extra_root,
     list_images,
+    make_splits,
     mask_png,
     ood_root,
-    read_split,
     split_unlabelled,
     train_transform,
     unlabelled_root,
@@ -78,20 +82,22 @@ RECIPES = {
     "unet": {"epochs": 32, "freeze_blocks": 2, "small_crop_epochs": 4, "dice_weight": 0.5},
 }
 # A further round of self-training (``--start``, the default: the previous round's folder) starts
-# each model from its own weights there and fine-tunes it, all weights at the base lr, on the new
-# teacher's pseudo-labels beside the labelled photos: far fewer epochs than from the backbone, so a
-# round fits in the command's time on 2 cores. The chain's weights still come from the staged
-# recipe above (round 1, ``--start none``).
+# each model from its own weights there and fine-tunes it, all weights at the base lr, on the true
+# masks of every labelled breed (trainval and the extra set, ``data.make_splits``) and the new
+# teacher's pseudo-labels where no true mask exists: far fewer epochs than from the backbone, so a
+# round fits in a session on 2 cores. The chain's weights still come from the staged recipe above
+# (round 1, ``--start none``).
 DEFAULT_START = "checkpoints"
-# From round 3 on, the weights judged and saved each epoch are an exponential moving average of
-# the trained ones (``ema_decay`` per step, a time constant of about 100 steps, 1.5 epochs, for
-# the FCNs and 200 for the U-Net): a round's fine-tuning is noisy (round 2's U-Net scored between
-# 0.673 and 0.719 out of distribution from one epoch to the next), and the average smooths it.
+# The weights judged and saved each epoch are an exponential moving average of the trained ones
+# (``ema_decay`` per step, a time constant of about 100 steps for the FCNs and 200 for the U-Net):
+# a round's fine-tuning is noisy (round 2's U-Net scored between 0.673 and 0.719 out of
+# distribution from one epoch to the next), and the average smooths it. An epoch is the 788
+# labelled photos plus 270 pseudo-labelled ones (132 steps of 8).
 ROUND_RECIPES = {
-    "fcn32s": {"epochs": 4, "freeze_blocks": 3, "ema_decay": 0.99},
-    "fcn16s": {"epochs": 4, "freeze_blocks": 3, "ema_decay": 0.99},
-    "fcn8s": {"epochs": 5, "freeze_blocks": 3, "ema_decay": 0.99},
-    "unet": {"epochs": 12, "freeze_blocks": 2, "dice_weight": 0.5, "ema_decay": 0.995},
+    "fcn32s": {"epochs": 6, "freeze_blocks": 3, "ema_decay": 0.99},
+    "fcn16s": {"epochs": 6, "freeze_blocks": 3, "ema_decay": 0.99},
+    "fcn8s": {"epochs": 6, "freeze_blocks": 3, "ema_decay": 0.99},
+    "unet": {"epochs": 10, "freeze_blocks": 2, "dice_weight": 0.5, "ema_decay": 0.995},
 }
 # Validation images whose predictions are stored every epoch for the training replay.
 REPLAY_INDICES = (2, 12, 22, 27)
@@ -149,6 +155,11 @@ class TrainConfig:
     unlabelled_per_breed: int | None = 60
     unlabelled_data: str = field(default_factory=lambda: str(unlabelled_root()))
     ood_data: str = field(default_factory=lambda: str(ood_root()))
+    # The labelled photos of 26 more breeds (data.make_splits: most train, a carve-out of the three
+    # large breeds judges seen breeds, 16 small breeds held out whole judge unseen ones); None: none.
+    extra_data: str | None = field(default_factory=lambda: str(extra_root()))
+    # Labelled photos drawn afresh each epoch (None: all of them, 788 with the extra set).
+    labelled_per_epoch: int | None = None
 
 
 def recipe_config(variant: str, **overrides) -> TrainConfig:
@@ -305,19 +316,25 @@ SELECTION = "mean of val_miou (trainval carve-out) and ood_miou (out-of-distribu
 
 
 class MixSampler(Sampler[int]):
-    """Every epoch: all ``n_labelled`` items of a ConcatDataset (labelled first), plus ``per_epoch``
-    of the ``n_pseudo`` pseudo-labelled ones drawn afresh, shuffled together."""
+    """Every epoch: ``labelled_per_epoch`` of the ``n_labelled`` items of a ConcatDataset (labelled
+    first; None: all of them), plus ``per_epoch`` of the ``n_pseudo`` pseudo-labelled ones, each
+    drawn afresh and shuffled together."""
 
-    def __init__(self, n_labelled: int, n_pseudo: int, per_epoch: int, generator: torch.Generator) -> None:
+    def __init__(
+        self, n_labelled: int, n_pseudo: int, per_epoch: int, generator: torch.Generator,
+        labelled_per_epoch: int | None = None,
+    ) -> None:  # fmt: skip
         self.n_labelled, self.n_pseudo, self.gen = n_labelled, n_pseudo, generator
         self.per_epoch = min(per_epoch, n_pseudo)
+        self.labelled = n_labelled if labelled_per_epoch is None else min(labelled_per_epoch, n_labelled)
 
     def __len__(self) -> int:
-        return self.n_labelled + self.per_epoch
+        return self.labelled + self.per_epoch
 
     def __iter__(self):
+        labelled = torch.randperm(self.n_labelled, generator=self.gen)[: self.labelled]
         pseudo = self.n_labelled + torch.randperm(self.n_pseudo, generator=self.gen)[: self.per_epoch]
-        idx = torch.cat([torch.arange(self.n_labelled), pseudo])
+        idx = torch.cat([labelled, pseudo])
         return iter(idx[torch.randperm(len(idx), generator=self.gen)].tolist())
 
 
@@ -361,15 +378,35 @@ class Pseudo:
     held_out: list[str]
 
 
-def make_pseudo(cfg: TrainConfig, device: torch.device, dtype) -> Pseudo | None:
-    """Pseudo-label the unlabelled photos with ``cfg.teacher`` (None when ``cfg.unlabelled`` is 0)."""
+def splits_of(cfg: TrainConfig) -> Splits:
+    """The labelled photos' roles (:func:`data.make_splits`); the unlabelled photos held out for
+    grading by eye never train, even where the extra set labels them."""
+    keep_out = set()
+    if Path(cfg.unlabelled_data).is_dir():
+        keep_out = set(split_unlabelled(list_images(Path(cfg.unlabelled_data)), cfg.holdout_per_breed, 0)[1])
+    return make_splits(Path(cfg.data), Path(cfg.extra_data) if cfg.extra_data else None, keep_out)
+
+
+def make_pseudo(cfg: TrainConfig, device: torch.device, dtype, cache: Path | None = None) -> Pseudo | None:
+    """Pseudo-label the unlabelled photos with ``cfg.teacher`` (None when ``cfg.unlabelled`` is 0),
+    never a photo with a true mask nor one of a held-out breed (:meth:`Splits.excludes`).
+    ``cache``: a file that keeps the result, reused while teacher, photos and settings are the same
+    (a resumed command skips the teacher pass)."""
     if not cfg.unlabelled:
         return None
     if not cfg.teacher:
         raise ValueError("--unlabelled needs a --teacher (a trained model folder)")
     names, held = split_unlabelled(
-        list_images(Path(cfg.unlabelled_data)), cfg.holdout_per_breed, cfg.unlabelled_per_breed
-    )
+        list_images(Path(cfg.unlabelled_data)), cfg.holdout_per_breed, cfg.unlabelled_per_breed,
+        splits_of(cfg).excludes,
+    )  # fmt: skip
+    key = {"teacher": weights_label(Path(cfg.teacher)), "names": names, "threshold": cfg.pseudo_threshold,
+           "scales": list(cfg.teacher_scales), "short": cfg.short}  # fmt: skip
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        if saved["key"] == json.dumps(key):
+            print(f"pseudo-labels of {len(names)} photos by {key['teacher']} read from {cache}")
+            return Pseudo(names, saved["photos"], saved["masks"], key["teacher"], held)
     t0 = time.perf_counter()
     photos = read_photos(Path(cfg.unlabelled_data), names, cfg.short)
     teacher, label = teacher_from(Path(cfg.teacher), device)
@@ -377,27 +414,60 @@ def make_pseudo(cfg: TrainConfig, device: torch.device, dtype) -> Pseudo | None:
     kept = (masks != IGNORE).float().mean().item()
     print(f"pseudo-labelled {len(names)} photos with {label} in {time.perf_counter() - t0:.0f} s "
           f"({kept:.1%} of pixels kept at threshold {cfg.pseudo_threshold})")  # fmt: skip
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": json.dumps(key), "photos": photos, "masks": masks}, cache)
     return Pseudo(names, photos, masks, label, held)
 
 
-def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseudo | None = None) -> TrainingHistory:
+def progress_dir(out_dir: Path) -> Path:
+    """Where a command keeps what ``--resume`` needs (beside the variants' folders, never in them)."""
+    return Path(out_dir) / ".progress"
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    return {"gen": gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "random": random.getstate()}  # fmt: skip
+
+
+def set_rng_state(gen: torch.Generator, state: dict) -> None:
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["random"])
+
+
+def train(
+    cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseudo | None = None, resume: bool = False
+) -> TrainingHistory:
     """Train one variant; returns its history (also written to disk). ``run`` identifies the
     command invocation this is part of (recorded, so timings of one run can be told apart);
-    ``pseudo``, the pseudo-labelled photos to mix in (``cfg.unlabelled`` of them per epoch)."""
+    ``pseudo``, the pseudo-labelled photos to mix in (``cfg.unlabelled`` of them per epoch).
+    After every epoch the whole training state is saved under :func:`progress_dir`; ``resume``
+    continues from there (an interrupted run ends as the uninterrupted one would)."""
     gen = seed_everything(cfg.seed)
     keep_freed_memory()
     device = pick_device()
     dtype = autocast_dtype(device)
-    root = Path(cfg.data)
-    train_names, val_names = carve_val(read_split(root, "trainval"))
-    train_set = PetSegmentation(root, train_names, short=cfg.short)  # its transform is set per epoch
-    val_set = PetSegmentation(root, val_names)  # full resolution: val metrics are measured as test ones
+    root, extra = Path(cfg.data), Path(cfg.extra_data) if cfg.extra_data else None
+    sp = splits_of(cfg)
+    labelled = [PetSegmentation(root, sp.train, short=cfg.short)]  # their transform is set per epoch
+    val_parts = [PetSegmentation(root, sp.val)]  # full resolution: val metrics are measured as test ones
     ood_names = list_images(Path(cfg.ood_data)) if Path(cfg.ood_data).is_dir() else []
-    ood_set = PetSegmentation(Path(cfg.ood_data), ood_names) if ood_names else None
+    ood_parts = [PetSegmentation(Path(cfg.ood_data), ood_names)] if ood_names else []
+    if extra is not None and sp.train_extra:
+        labelled.append(PetSegmentation(extra, sp.train_extra, short=cfg.short))
+        val_parts.append(PetSegmentation(extra, sp.val_extra))
+        ood_parts.append(PetSegmentation(extra, sp.unseen))
+        ood_names = ood_names + sp.unseen
+    train_set, val_set = Joined(labelled), Joined(val_parts)
+    ood_set = Joined(ood_parts) if ood_parts else None
+    val_names = sp.val + (sp.val_extra if len(val_parts) > 1 else [])
+    train_names = sp.train + (sp.train_extra if len(labelled) > 1 else [])
     trained_on = TrainedOn(breed_counts(train_names), len(train_names))
     if pseudo is not None and cfg.unlabelled:
         pseudo_set = PseudoLabelled(pseudo.photos, pseudo.masks)
-        sampler = MixSampler(len(train_set), len(pseudo_set), cfg.unlabelled, gen)
+        sampler = MixSampler(len(train_set), len(pseudo_set), cfg.unlabelled, gen, cfg.labelled_per_epoch)
         data, sets = ConcatDataset([train_set, pseudo_set]), (train_set, pseudo_set)
         loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
         trained_on.unlabelled_photos = len(pseudo.names)
@@ -405,7 +475,8 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
         trained_on.teacher = pseudo.teacher
     else:
         sets = (train_set,)
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=gen)
+        sampler = MixSampler(len(train_set), 0, 0, gen, cfg.labelled_per_epoch)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, drop_last=True)
     if cfg.start:
         trained_on.started_from = weights_label(Path(cfg.start) / cfg.variant)
 
@@ -438,12 +509,27 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
             val.update(validate_ood(judged, ood_set, cfg, device, dtype))
         return val, preds
 
-    val0, preds0 = evaluate_epoch()
-    epochs = [{"epoch": 0, "train_loss": None, "lr": 0.0, "elapsed_s": 0.0, **val0}]
-    all_preds = [preds0]
-    best, t0, seen = -1.0, time.perf_counter(), 0
-    train_time = 0.0
-    for epoch in range(1, cfg.epochs + 1):
+    state_file = progress_dir(out_dir) / f"{cfg.variant}.pt"
+    if resume and state_file.is_file():
+        st = torch.load(state_file, weights_only=False)
+        if st["config"] != asdict(cfg):
+            raise ValueError(f"{state_file} was saved by another recipe; run without --resume to start afresh")
+        model.load_state_dict(st["model"])
+        if judged is not model:
+            judged.load_state_dict(st["judged"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        scaler.load_state_dict(st["scaler"])
+        set_rng_state(gen, st["rng"])
+        epochs, all_preds, best, best_epoch = st["epochs"], st["preds"], st["best"], st["best_epoch"]
+        seen, train_time, elapsed0 = st["seen"], st["train_time"], st["elapsed"]
+        tqdm.write(f"{cfg.variant}: resumed after epoch {len(epochs) - 1} of {cfg.epochs}")
+    else:
+        val0, preds0 = evaluate_epoch()
+        epochs = [{"epoch": 0, "train_loss": None, "lr": 0.0, "elapsed_s": 0.0, **val0}]
+        all_preds, best, best_epoch, seen, train_time, elapsed0 = [preds0], -1.0, 0, 0, 0.0, 0.0
+    t0 = time.perf_counter() - elapsed0
+    for epoch in range(len(epochs), cfg.epochs + 1):
         model.train()
         for d in sets:
             d.transform = train_transform(epoch_crop(cfg, epoch))
@@ -471,6 +557,14 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
             best, best_epoch = selection_score(row), epoch
             # Saved in fp16: half the size, and evaluation shows no loss (fp32 compute on load).
             copy.deepcopy(judged).half().save_pretrained(vdir)
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
+                    "judged": judged.state_dict() if judged is not model else None,
+                    "sched": sched.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(gen),
+                    "epochs": epochs, "preds": all_preds, "best": best, "best_epoch": best_epoch, "seen": seen,
+                    "train_time": train_time, "elapsed": time.perf_counter() - t0},
+                   state_file.with_suffix(".tmp"))  # fmt: skip
+        state_file.with_suffix(".tmp").replace(state_file)  # never half a state file
     history = TrainingHistory(
         variant=cfg.variant,
         classes=list(CLASSES),
@@ -482,7 +576,7 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
         epochs=[EpochRecord(**r) for r in epochs],
         summary={
             "wall_time_s": round(time.perf_counter() - t0, 1),
-            "train_images_per_s": round(seen / train_time, 2),
+            "train_images_per_s": round(seen / max(train_time, 1e-9), 2),
             "device": str(device),
             "autocast": str(dtype),
             "torch": torch.__version__,
@@ -501,43 +595,63 @@ def train(cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseu
     if previous is not None and not beats_its_start(epochs):
         keep_previous_round(vdir, previous)
         tqdm.write(f"{cfg.variant}: no epoch beat the previous round on validation; its files are kept")
-        return TrainingHistory.read(vdir)
+        history = TrainingHistory.read(vdir)
+    (progress_dir(out_dir) / f"{cfg.variant}.done").write_text(json.dumps(asdict(cfg)))
+    state_file.unlink(missing_ok=True)
     return history
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="all", help=f"'all' or one of: {', '.join(VARIANTS)}")
+    p.add_argument("--model", default="all", help=f"'all', or one or more (comma-separated) of: {', '.join(VARIANTS)}")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs per variant")
     p.add_argument("--init", default="hed", choices=INIT_SOURCES, help="pretrained backbone weights")
     p.add_argument("--data", default=str(default_root()), help="Oxford-IIIT Pet folder (env FCN_DEMO_DATA)")
+    p.add_argument("--extra-data", default=str(extra_root()),
+                   help="labelled photos of more breeds (env FCN_DEMO_EXTRA_DATA; 'none': trainval only)")  # fmt: skip
     p.add_argument("--out", default="checkpoints", type=Path, help="output folder")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unlabelled", type=int, default=TrainConfig.unlabelled,
                    help="pseudo-labelled photos per epoch beside the labelled ones (0: labelled only)")  # fmt: skip
+    p.add_argument("--labelled-per-epoch", type=int, default=None,
+                   help="labelled photos drawn each epoch (default: the recipe's, else all)")  # fmt: skip
     p.add_argument("--teacher", default=TrainConfig.teacher, help="trained model folder that makes the pseudo-labels")
     p.add_argument("--start", default=DEFAULT_START,
                    help="previous round's folder: each model fine-tunes its own weights there ('none': "
                         "from the backbone and the parent, the staged recipe)")  # fmt: skip
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted command with the same flags: finished models are kept, "
+                        "the others go on from their last finished epoch, the teacher pass is reused")  # fmt: skip
     args = p.parse_args(argv)
-    names = list(VARIANTS) if args.model == "all" else [get_variant(args.model).name]
+    names = list(VARIANTS) if args.model == "all" else [get_variant(m.strip()).name for m in args.model.split(",")]
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
            "started": started}  # fmt: skip
     flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data,
              "unlabelled": args.unlabelled, "teacher": args.teacher,
+             "extra_data": None if args.extra_data.lower() == "none" else args.extra_data,
              "start": None if args.start.lower() == "none" else args.start}  # fmt: skip
     if args.epochs:
         flags["epochs"] = args.epochs
+    if args.labelled_per_epoch:
+        flags["labelled_per_epoch"] = args.labelled_per_epoch
+    progress = progress_dir(args.out)
+    if not args.resume and progress.is_dir():
+        shutil.rmtree(progress)  # a fresh command forgets an earlier one's progress
+    todo = [n for n in names if not (args.resume and (progress / f"{n}.done").is_file())]
+    for name in sorted(set(names) - set(todo), key=names.index):
+        print(f"{name}: finished before (--resume), kept")
+    if not todo:
+        return
     device = pick_device()
     # One teacher pass serves all the models of this command (made before any of them is trained,
     # so a teacher inside --out is the previous round's).
-    pseudo = make_pseudo(recipe_config(names[0], **flags), device, autocast_dtype(device))
-    for name in names:
+    pseudo = make_pseudo(recipe_config(todo[0], **flags), device, autocast_dtype(device), progress / "pseudo.pt")
+    for name in todo:
         cfg = recipe_config(name, **flags)
-        h = train(cfg, args.out, run, pseudo)
+        h = train(cfg, args.out, run, pseudo, resume=args.resume)
         ood = f", ood mIoU {h.best.ood_miou:.3f}" if h.best.ood_miou is not None else ""
         print(f"{name}: best val mIoU {h.best.val_miou:.3f}{ood} at epoch {h.best_epoch}, "
               f"{h.summary['wall_time_s']:.0f} s, {h.summary['train_images_per_s']} img/s")  # fmt: skip

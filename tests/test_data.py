@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,10 @@ from torchvision import tv_tensors
 from fcn_demo.data import (
     VAL_EVERY,
     PetSegmentation,
+    breed_of,
     carve_val,
+    held_out_breeds,
+    list_images,
     load_image,
     load_trimap,
     read_split,
@@ -93,3 +97,31 @@ def test_unlabelled_split_holds_out_the_first_photos_of_each_breed():
     assert train == ["Bombay_3", "Bombay_4", "Bombay_5", "pug_3", "pug_4", "pug_5"]
     assert not set(train) & set(held)
     assert len(split_unlabelled(names, 2)[0]) == 10  # per_breed None: all the rest
+
+
+def test_extra_breeds_split_by_a_fixed_rule_and_nothing_counts_twice(data_root):
+    from fcn_demo.data import extra_root, make_splits, unlabelled_root
+
+    extra, unlabelled = extra_root(), unlabelled_root()
+    if not (extra / "images").is_dir() or not (unlabelled / "images").is_dir():
+        pytest.skip("the extra labelled set or the unlabelled photos are not beside the repo")
+    keep_out = set(split_unlabelled(list_images(unlabelled), 4, 0)[1])  # graded by eye: never trained
+    sp = make_splits(data_root, extra, keep_out)
+    # Unseen breeds: at least 10 whole breeds and 40 photos, cats (capitalised names) among them.
+    assert len(sp.held_out_breeds) >= 10 and len(sp.unseen) >= 40
+    assert any(b[0].isupper() for b in sp.held_out_breeds)
+    assert {breed_of(n) for n in sp.unseen} == set(sp.held_out_breeds)
+    # The rule is blind to scores: two of every three small breeds in name order.
+    assert held_out_breeds([f"{b}_1" for b in ("a", "B", "c", "d")]) == ["a", "B", "d"]
+    roles = [sp.train, sp.train_extra, sp.val, sp.val_extra, sp.unseen]
+    everything = [n for r in roles for n in r]
+    assert len(everything) == len(set(everything))  # no photo in two roles
+    assert not {breed_of(n) for n in sp.train_extra + sp.val_extra} & set(sp.held_out_breeds)
+    assert not set(sp.train_extra) & keep_out
+    assert {breed_of(n) for n in sp.val_extra} == {"american_pit_bull_terrier", "basset_hound", "beagle"}
+    # The teacher never labels a photo with a true mask, nor any photo of a held-out breed.
+    pool, _ = split_unlabelled(list_images(unlabelled), 4, None, sp.excludes)
+    assert not set(pool) & set(list_images(extra))
+    assert not {breed_of(n) for n in pool} & set(sp.held_out_breeds)
+    assert not set(pool) & keep_out
+    assert len(pool) > 1000

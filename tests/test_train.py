@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 from fcn_demo.data import PetSegmentation, read_split, train_transform
 from fcn_demo.models import build_model
@@ -152,3 +157,71 @@ def test_the_weight_average_moves_a_step_towards_the_trained_weights_and_rounds_
         assert torch.equal(v, model.state_dict()[k]), k
     assert all(recipe_config(v, start="checkpoints").ema_decay > 0 for v in ROUND_RECIPES)
     assert all(recipe_config(v, start=None).ema_decay == 0 for v in RECIPES)  # round 1 as it was run
+
+
+def _tiny_pet_folder(root, names, size=48, split=None):
+    """A folder laid out as the release: random photos, trimaps of a centred square pet."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    for n in names:
+        Image.fromarray(rng.integers(0, 255, (size, size + 8, 3), dtype=np.uint8)).save(root / "images" / f"{n}.jpg")
+        tri = np.full((size, size + 8), 2, np.uint8)
+        tri[12:36, 12:40], tri[14:34, 14:38] = 3, 1
+        Image.fromarray(tri).save(root / "annotations" / "trimaps" / f"{n}.png")
+    if split:
+        (root / "annotations" / "trainval.txt").write_text("".join(f"{n} 1 1 1\n" for n in names))
+
+
+def _tiny_config(tmp_path, epochs):
+    data, extra = tmp_path / "pet", tmp_path / "extra"
+    if not data.is_dir():
+        _tiny_pet_folder(data, [f"Abyssinian_{i}" for i in range(12)], split=True)
+        _tiny_pet_folder(extra, [f"beagle_{i}" for i in range(10)] + ["Birman_1", "boxer_1", "pug_1"])
+    return TrainConfig(variant="fcn32s", epochs=epochs, init="random", batch_size=4, crop=32, short=48,
+                       data=str(data), extra_data=str(extra), unlabelled=0, teacher=None,
+                       ood_data=str(tmp_path / "none"), unlabelled_data=str(tmp_path / "none"), ema_decay=0.9)  # fmt: skip
+
+
+def _bytes_and_curves(folder):
+    h = json.loads((folder / "history.json").read_text())
+    curves = [{k: v for k, v in e.items() if k != "elapsed_s"} for e in h["epochs"]]
+    return (folder / "model.safetensors").read_bytes(), curves, (folder / "replay_masks.png").read_bytes()
+
+
+def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """The extra set's breeds train beside trainval and its held-out breeds judge; --resume: a run
+    stopped in its second epoch and resumed ends byte for byte as one that never stopped."""
+    import fcn_demo.train as tr
+
+    monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
+    cfg = _tiny_config(tmp_path, epochs=2)
+    h = tr.train(cfg, tmp_path / "whole")
+    # 10 trainval (2 of 12 judge) + beagle (10, of which every 10th judges) + the third small breed by name (pug).
+    assert h.trained_on.labelled_breeds == {"Abyssinian": 10, "beagle": 9, "pug": 1}
+    assert set(h.ood_images) == {"Birman_1", "boxer_1"} and "beagle_0" in h.val_images
+    assert h.best.ood_miou is not None
+    assert not (tr.progress_dir(tmp_path / "whole") / "fcn32s.pt").exists()  # a finished run leaves no state
+    assert (tr.progress_dir(tmp_path / "whole") / "fcn32s.done").exists()
+
+    steps_per_epoch = 20 // cfg.batch_size
+    real_step, steps = tr.train_step, {"n": 0}
+
+    def stop_in_epoch_2(*args, **kwargs):
+        steps["n"] += 1
+        if steps["n"] > steps_per_epoch + 1:  # one step into epoch 2: the session ends
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "train_step", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(cfg, tmp_path / "cut")
+    state = torch.load(tr.progress_dir(tmp_path / "cut") / "fcn32s.pt", weights_only=False)
+    assert len(state["epochs"]) == 2  # epochs 0 and 1 are kept
+    monkeypatch.setattr(tr, "train_step", real_step)
+    tr.train(cfg, tmp_path / "cut", resume=True)
+    assert _bytes_and_curves(tmp_path / "cut" / "fcn32s") == _bytes_and_curves(tmp_path / "whole" / "fcn32s")
+    # Another recipe's state is refused, not silently continued.
+    torch.save({**state, "config": {**state["config"], "lr": 1.0}}, tr.progress_dir(tmp_path / "cut") / "fcn32s.pt")
+    with pytest.raises(ValueError, match="another recipe"):
+        tr.train(cfg, tmp_path / "cut", resume=True)
