@@ -21,7 +21,7 @@ import gradio as gr
 
 from fcn_demo import exercise, lessons, lineage, views
 from fcn_demo.data import CLASSES, REPO_ROOT
-from fcn_demo.handlers import SESSIONS_KEPT, ZEROGPU, DemoState, friendly, localized
+from fcn_demo.handlers import QUEUE_SIZE, SESSIONS_KEPT, ZEROGPU, DemoState, friendly, localized
 from fcn_demo.hub import load_models
 from fcn_demo.i18n import page_translations, switch_key
 from fcn_demo.models import VARIANTS
@@ -185,9 +185,10 @@ def _wire(st: DemoState, ui: SimpleNamespace) -> None:
     # The restore has its own queue lane: a plain visit's (empty) one never waits behind model steps,
     # and a class opening the teacher's link mostly hits the result cache.
     ui.demo.load(None, None, [ui.link, ui.browser_lang], js="() => [window.location.search, navigator.language]")
+    # A link's visitor waiting for its sample sees their place in the queue over the status and panels.
     ui.link.change(localized(friendly(st.restore)), [ui.link, ui.browser_lang], restored, api_name="restore",
                    api_visibility="undocumented", concurrency_id="restore", concurrency_limit=4,
-                   show_progress="hidden")  # fmt: skip
+                   show_progress="full", show_progress_on=[ui.status, *ui.panels])  # fmt: skip
     blanks = [ui.status, *ui.panels, ui.truth, ui.disagree, ui.maps_out, *ui.ablation_out[:-1], ui.lessons_out,
               ui.grade_out, ui.probe_out, ui.confusion_out]  # fmt: skip
     st.blanks = ["status", *(f"panel-{n}" for n in st.names), "truth", "disagree", "maps",
@@ -278,7 +279,7 @@ def main() -> None:
     release_memory_periodically()  # bounded RSS under varied uploads (see bench/load.py)
     st = DemoState(load_models(device=str(device)), device)
     demo = build_demo(st)
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     demo.launch(prevent_thread_lock=True, **launch_kwargs())
     log.info("serving %s models %.1f s after start-up began", len(st.analyzer.models), time.perf_counter() - t0)
     if not ZEROGPU and st.analyzer.models:  # on ZeroGPU the server process must not run a model

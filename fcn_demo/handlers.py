@@ -33,14 +33,24 @@ from .samples import SAMPLES_DIR, list_samples
 
 try:  # On a ZeroGPU Space the model step borrows a GPU, in a worker process forked for the call.
     import spaces
-
-    gpu, ZEROGPU = spaces.GPU, True
 except ImportError:
-    gpu, ZEROGPU = (lambda fn: fn), False
+    spaces = None
+# The Space sets SPACES_ZERO_GPU; elsewhere spaces.GPU changes nothing (and the server warms up its models).
+ZEROGPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
+def gpu(fn, duration):
+    """``fn`` as one ZeroGPU call that asks for ``duration(*args)`` seconds of GPU (the visitor's
+    quota must cover it 1.5 times, and shorter requests wait less in ZeroGPU's queue)."""
+    return spaces.GPU(fn, duration=duration) if ZEROGPU else fn
 
 
 log = logging.getLogger("fcn-demo")
 SESSIONS_KEPT = int(os.environ.get("FCN_DEMO_SESSIONS", "200"))  # visitor sessions kept in memory (launch_kwargs)
+# Events that may wait in the queue at once (demo.queue's max_size; under ZeroGPU, Gradio allows 1
+# unless told). A class of 60 opening the teacher's link, clicking a sample and then a pixel has up
+# to three events each waiting: 180, with room. Beyond it a visitor is told "Queue is full".
+QUEUE_SIZE = 240
 TABS = ["compare", "probe", "maps", "ablation", "lessons", "replay", "exercise", "metrics"]  # the tabs' ids, in order
 
 
@@ -106,8 +116,8 @@ class DemoState:
         models = {n: loaded[n].model for n in self.names if loaded[n].model is not None}
         self.analyzer = Analyzer(models, device)
         unavailable = {n: loaded[n].error for n in self.names if loaded[n].model is None}
-        self.requests = Requests(gpu(self.analyzer.analyze), unavailable)
-        self.run_probe = gpu(self.analyzer.probe)  # a click on a pixel: its own model step
+        self.requests = Requests(gpu(self.analyzer.analyze, self.analyzer.analyze_seconds), unavailable)
+        self.run_probe = gpu(self.analyzer.probe, self.analyzer.probe_seconds)  # a click on a pixel: its own step
         self.files = MaskFiles()
         self.samples = list_samples()
         folders = {n: loaded[n].folder for n in self.names if loaded[n].folder is not None}

@@ -4,7 +4,8 @@ Hub, verify them, fall back to the embedded copy.
     python -m fcn_demo.hub pull                                  # where each variant's weights come from
 
 :func:`load_models` (what the app calls): the repo and revision come from :class:`HubConfig`
-(env ``FCN_DEMO_HUB_REPO`` / ``FCN_DEMO_HUB_REVISION``; ``FCN_DEMO_HUB=0`` turns the Hub off). Files
+(env ``FCN_DEMO_HUB_REPO`` / ``FCN_DEMO_HUB_REVISION``; else the repo and commit the Space's README
+pins in its ``preload_from_hub`` entry, :func:`space_pin`; ``FCN_DEMO_HUB=0`` turns the Hub off). Files
 go to the standard Hugging Face cache, so a Space's ``preload_from_hub`` and the next start reuse
 them. Every file is checked against the ``SHA256SUMS`` published in the same repo before anything is
 loaded, and weights are read from safetensors only, strictly (:func:`~fcn_demo.checkpoint.build_from_folder`).
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from huggingface_hub import HfApi, constants, snapshot_download, try_to_load_from_cache
+import yaml
+from huggingface_hub import HfApi, constants, metadata_load, snapshot_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     HfHubHTTPError,
     OfflineModeIsEnabled,
@@ -50,6 +52,27 @@ DEFAULT_REPO_ID = "fcn-demo/fcn-demo-oxford-pet"
 DEFAULT_REVISION = "main"
 # Files a variant cannot be loaded without; the manifest must cover them.
 REQUIRED_FILES = ("config.json", "model.safetensors")
+SPACE_README = CHECKPOINTS_DIR.parent / "README.md"  # the Space's config: its front matter
+
+
+def pull_patterns(names: list[str]) -> list[str]:
+    """What the app pulls from the repo for variants ``names`` (snapshot_download's allow_patterns):
+    the manifest, metrics.json and each variant's folder. A Space preloads the same (fcn_demo.publish)."""
+    return [MANIFEST_NAME, METRICS_NAME, *(f"{n}/*" for n in names)]
+
+
+def space_pin(readme: Path | None = None) -> tuple[str, str] | None:
+    """(repo id, commit) of the ``preload_from_hub`` entry in ``readme``'s front matter (default
+    :data:`SPACE_README`), which ``python -m fcn_demo.publish push`` writes; None before any push."""
+    try:
+        meta = metadata_load(readme or SPACE_README) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    for entry in meta.get("preload_from_hub") or []:
+        parts = str(entry).split()
+        if len(parts) == 3:  # "repo files revision"
+            return parts[0], parts[2]
+    return None
 
 
 def _truthy(value: str | None) -> bool:
@@ -72,9 +95,12 @@ def _env_cache_dir() -> Path:
 class HubConfig:
     """Where the weights come from. Environment variables are read when the config is created."""
 
-    repo_id: str = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB_REPO") or DEFAULT_REPO_ID)
-    # Pin a commit sha for reproducible Spaces: a branch can move under a running demo.
-    revision: str = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB_REVISION") or DEFAULT_REVISION)
+    repo_id: str = field(
+        default_factory=lambda: os.environ.get("FCN_DEMO_HUB_REPO") or (space_pin() or [DEFAULT_REPO_ID])[0]
+    )
+    # Pin a commit sha for reproducible Spaces: a branch can move under a running demo. None: the
+    # environment's, else the Space README's pin for this repo, else DEFAULT_REVISION.
+    revision: str | None = None
     enabled: bool = field(default_factory=lambda: os.environ.get("FCN_DEMO_HUB", "1").strip() != "0")
     # Same variable huggingface_hub reads (at import); passed explicitly as endpoint=.
     endpoint: str = field(default_factory=lambda: (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/"))
@@ -85,6 +111,12 @@ class HubConfig:
     timeout_s: float = 4.0  # per request; a live Hub answers metadata requests in well under a second
     # Hard cap on the whole Hub phase (all variants): a dead or stuck Hub must not hold up start-up.
     budget_s: float = 12.0
+
+    def __post_init__(self) -> None:
+        if self.revision is None:
+            pin = space_pin()
+            pinned = pin[1] if pin and pin[0] == self.repo_id else None
+            self.revision = os.environ.get("FCN_DEMO_HUB_REVISION") or pinned or DEFAULT_REVISION
 
     @property
     def label(self) -> str:
@@ -167,7 +199,7 @@ def _fetch(cfg: HubConfig, names: list[str], cancelled: threading.Event) -> _Hub
             cache_dir=cfg.cache_dir,
             endpoint=cfg.endpoint,
             token=cfg.token,
-            allow_patterns=[MANIFEST_NAME, METRICS_NAME, *(f"{n}/*" for n in names)],
+            allow_patterns=pull_patterns(names),
             etag_timeout=cfg.timeout_s,
         )
         return _HubCopy(Path(folder))

@@ -20,6 +20,7 @@ pictures and words without touching a model.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,15 @@ from .runtime import autocast, autocast_dtype, working_size
 from .samples import match_ground_truth
 
 CACHE_SIZE = 24  # analyses kept in the server process (a few MB each), shared by all visitors
+# What a model step may hold a ZeroGPU GPU for (the duration spaces.GPU requests; the visitor's quota
+# must cover it 1.5 times, and a shorter request waits less in ZeroGPU's queue): a fresh worker's
+# start-up, plus the step at so many seconds per model and megapixel of working size.
+# bench/gpu_time.py times both steps on a 2-core CPU (README, "GPU time per call"): the step figures are
+# that time divided by 6, and a GPU runs these convolutions far more than 6 times faster than two CPU
+# cores. The largest accepted image (a 10:1 strip, working size 256x2560) asks for 11 s, under 13 s,
+# so a visitor with 20 s of quota left still gets any answer.
+GPU_COLD_S = 5.0  # CUDA context, ~120 MB of weights to the GPU, first kernels: a margin (no GPU here to time it)
+GPU_S_PER_MPX = {"analyze": 1.0, "probe": 2.0}  # per model and megapixel of working size
 # "Almost no pet": every model labels less than this share of the image as pet.
 NO_PET_FRACTION = 0.01
 
@@ -191,6 +201,21 @@ class Analyzer:
         probabilities and receptive fields there (:func:`fcn_demo.probe.probe`). Model work, like
         :meth:`analyze`: plain data back, nothing kept."""
         return probe(self, rgb, x, y)
+
+    def gpu_seconds(self, kind: str, size: tuple[int, int], models: int | None = None) -> int:
+        """Whole seconds a model step of ``kind`` ("analyze" or "probe") may take on an image of
+        display ``size`` (h, w) with ``models`` models (default all): see :data:`GPU_S_PER_MPX`."""
+        h, w = working_size(*size, self.short, self.multiple)
+        n = len(self.models) if models is None else models
+        return math.ceil(GPU_COLD_S + n * GPU_S_PER_MPX[kind] * h * w / 1e6)
+
+    def analyze_seconds(self, image: PreparedImage, gt=None, sample=None, names: list[str] | None = None) -> int:
+        """spaces.GPU's duration for :meth:`analyze`, called with the same arguments."""
+        return self.gpu_seconds("analyze", image.size, None if names is None else len(names))
+
+    def probe_seconds(self, rgb: np.ndarray, x: int, y: int) -> int:
+        """spaces.GPU's duration for :meth:`probe`, called with the same arguments."""
+        return self.gpu_seconds("probe", rgb.shape[:2])
 
 
 class Requests:

@@ -131,7 +131,7 @@ def launch_app(loaded: dict):
     import app
 
     demo = app.build_demo(app.DemoState(loaded, "cpu"))
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.queue(default_concurrency_limit=2, max_size=app.QUEUE_SIZE)
     kwargs = {**app.launch_kwargs(), "server_name": "127.0.0.1", "server_port": _free_port(), "quiet": True}
     _, url, _ = demo.launch(prevent_thread_lock=True, **kwargs)
     return demo, url

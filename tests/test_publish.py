@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 
 import pytest
 import torch
 import yaml
-from fakes import REPO_ID, TRAINED_ON, history, link_tree, metrics_json
+from fakes import COMMIT, REPO_ID, TRAINED_ON, history, link_tree, metrics_json
+from huggingface_hub import metadata_load
 from safetensors.torch import save_file
 
-from fcn_demo import manifest, publish
+from fcn_demo import hub, manifest, publish
+from fcn_demo.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
 from fcn_demo.train import recipe_config
 
@@ -215,3 +219,57 @@ def test_stage_refuses_files_that_fail_the_manifest(ckpts, tmp_path):
     hist.write_text(text.replace('"best_epoch": 3', '"best_epoch": 2'))
     with pytest.raises(ValueError, match="sha256 mismatch: fcn16s/history.json"):
         publish.stage(root, tmp_path / "out", REPO_ID)
+
+
+# --- the Space: what it preloads, and the push that pins it --------------------------------------
+
+
+def test_the_space_preloads_every_file_the_app_pulls(checkpoints):
+    """Every file SHA256SUMS lists (lineage files included) and the manifest itself: what the app
+    pulls (hub.pull_patterns) of what a push uploads."""
+    preload = publish.preload_files(publish.published_files(checkpoints))
+    entries = manifest.read_manifest(checkpoints / "SHA256SUMS")
+    assert preload == sorted([*entries, "SHA256SUMS"])
+    assert {f"{v}/lineage.json" for v in ("fcn32s", "fcn16s", "unet")} <= set(preload) and len(entries) >= 31
+
+
+def test_the_readme_declares_what_zerogpu_runs_and_pins_what_a_push_uploads(checkpoints):
+    meta = metadata_load(REPO_ROOT / "README.md")
+    assert meta["sdk"] == "gradio" and meta["python_version"] == "3.12" and meta["suggested_hardware"] == "zero-a10g"
+    requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
+    assert {"torch==2.14.1", "torchvision==0.29.1"} <= set(requirements)
+    # CI builds its venv on that Python when the machine has it (pyenv here: 3.12 and 3.10).
+    ci = subprocess.run([REPO_ROOT / ".ci" / "run", "--python"], capture_output=True, text=True, check=True)
+    assert ci.stdout.strip() == ("python3.12" if shutil.which("python3.12") else "python3")
+    # Its preload_from_hub entry (written by a push) lists exactly what a push of these checkpoints
+    # uploads and the app pulls, at a commit; before the first push there is none, and no `models`.
+    assert publish.check_space(REPO_ROOT / "README.md", checkpoints) == []
+    assert publish.main(["space", "--check", "--root", str(checkpoints)]) == 0
+
+
+def test_a_push_pins_the_space_and_the_app_pulls_that_commit(ckpts, tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO_ROOT / "README.md", readme)
+    before = metadata_load(readme)
+    files = publish.published_files(ckpts["hub_src"])
+    for commit in ("f" * 40, COMMIT):  # a second push replaces the pin
+        publish.pin_space(readme, "org/name", commit, files)
+    meta = metadata_load(readme)
+    assert meta["models"] == ["org/name"]
+    assert meta["preload_from_hub"] == [f"org/name {','.join(publish.preload_files(files))} {COMMIT}"]
+    assert {k: v for k, v in meta.items() if k not in ("models", "preload_from_hub")} == before
+    assert readme.read_text().split("\n---\n", 1)[1] == (REPO_ROOT / "README.md").read_text().split("\n---\n", 1)[1]
+    assert publish.check_space(readme, ckpts["hub_src"]) == []
+    # The app pulls the pinned commit, unless the environment names another repo or revision.
+    monkeypatch.setattr(hub, "SPACE_README", readme)
+    for var in ("FCN_DEMO_HUB_REPO", "FCN_DEMO_HUB_REVISION"):
+        monkeypatch.delenv(var, raising=False)
+    assert (hub.HubConfig().repo_id, hub.HubConfig().revision) == ("org/name", COMMIT)
+    monkeypatch.setenv("FCN_DEMO_HUB_REPO", "other/repo")
+    assert hub.HubConfig().revision == hub.DEFAULT_REVISION
+    # A stale entry (a file added since the push, or a branch instead of a commit) is reported.
+    text = readme.read_text()
+    readme.write_text(text.replace("fcn32s/config.json,", "").replace(COMMIT, "main"))
+    problems = publish.check_space(readme, ckpts["hub_src"])
+    assert any("lacks ['fcn32s/config.json']" in p for p in problems), problems
+    assert any("'main', not a commit" in p for p in problems), problems

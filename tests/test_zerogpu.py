@@ -10,10 +10,13 @@ one GPU call returned.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import app_process
 
@@ -25,12 +28,20 @@ STANDIN = Path(__file__).parent / "zerogpu"
 ZEROGPU_ENV = {"PYTHONPATH": str(STANDIN), "SPACES_ZERO_GPU": "true"}
 
 
+def _standin(code: str, **env: str) -> str:
+    """Run ``code`` in a fresh interpreter with the stand-in ``spaces``; returns its stdout."""
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **ZEROGPU_ENV, **env}, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_the_standin_keeps_the_contract():
     """The stand-in itself: a model in the server fails; inside GPU it runs, and its state stays there."""
     code = """
 import torch, spaces
 store = {}
-@spaces.GPU
+@spaces.GPU(duration=lambda n: n)  # the real duration= callable: the call's own arguments
 def step(n):
     store["seen"] = n  # dies with the worker
     return torch.nn.Linear(2, n)(torch.zeros(1, 2)).shape[1]
@@ -40,11 +51,56 @@ try:
 except spaces.ModelInServerError:
     print("refused in the server")
 """
-    out = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, **ZEROGPU_ENV}, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
-    assert "refused in the server" in out.stdout
+    assert "refused in the server" in _standin(code)
+
+
+def test_the_standin_charges_a_quota_as_zerogpu_does():
+    """The request x 1.5 must fit in what the visitor has left, and the time the call took is what is
+    billed: with 80 s left, the default 60 s is refused (90 s needed), 13 s is not (19.5 s needed).
+    No duration, or more than 20 s, is refused as the app's bug."""
+    code = """
+import time, spaces, gradio as gr
+for duration in (60, 20, 13):
+    try:
+        spaces.GPU(lambda: time.sleep(0.3), duration=duration)()
+        print(duration, "ran")
+    except gr.Error as e:
+        print(duration, "quota:", e.message)
+    except spaces.DurationError as e:
+        print(duration, "refused:", e)
+print("left", spaces.left("anonymous"))
+try:
+    spaces.GPU(lambda: 1)()
+except spaces.DurationError as e:
+    print("none refused:", e)
+"""
+    out = _standin(code, ZEROGPU_STANDIN_SPENT="anonymous=40")
+    assert "60 quota: You have exceeded your GPU quota (90s requested vs. 80s left)" in out
+    assert "20 ran" in out
+    assert "13 ran" in out and "none refused: a @spaces.GPU call asked for no duration" in out
+    billed = 80 - float(out.split("left ")[1].split()[0])
+    assert 0.6 <= billed < 5  # the two calls' own time (a fork and 0.3 s each), not the 33 s they asked for
+    out = _standin("import spaces\ntry:\n    spaces.GPU(lambda: 1, duration=21)()\nexcept spaces.DurationError as e:\n"
+                   "    print('refused:', e)")  # fmt: skip
+    assert "refused: a @spaces.GPU call asked for 21 s: more than 20 s" in out
+
+
+def test_every_request_the_app_can_make_fits_20_seconds_of_quota(analyzer):
+    """Over every shape the app accepts (up to the 10:1 strip), the longest request needs <= 20 s of
+    quota (x 1.5), and a bigger image never asks for less."""
+    from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, PreparedImage
+
+    asked = {}
+    for short in (MIN_SIDE, 100, 256, 700, DISPLAY_MAX_SIDE // MAX_ASPECT, DISPLAY_MAX_SIDE):
+        for aspect in (1, 1.5, 4, MAX_ASPECT):
+            long = min(DISPLAY_MAX_SIDE, round(short * aspect))
+            for h, w in ((short, long), (long, short)):
+                rgb = np.zeros((h, w, 3), np.uint8)
+                asked[h, w] = (analyzer.analyze_seconds(PreparedImage(rgb, (h, w), "x"), None, None),
+                               analyzer.probe_seconds(rgb, 0, 0))  # fmt: skip
+    assert all(1 <= s <= 13 for pair in asked.values() for s in pair), asked
+    assert max(s * 1.5 for pair in asked.values() for s in pair) <= 20
+    assert asked[102, 1020][0] > asked[700, 1024][0]  # the strip works on 256x2560, the photo on 256x384
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +136,24 @@ def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
     probe = client.predict(handle_file(str(sample.image)), 100, 80, api_name="/probe")
     assert set(probe["models"]) == set(VARIANTS) and probe["sentence"]
     assert "ModelInServerError" not in log.read_text()
+
+
+def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(app_checkpoints, tmp_path):
+    """A visitor without an account has 120 s a day; one who spent 100 of them still gets answers (the
+    default 60 s request would be refused with 80 s left: see the test above)."""
+    from gradio_client import Client, handle_file
+
+    log = tmp_path / "app.log"
+    with app_process(log, **ZEROGPU_ENV, ZEROGPU_STANDIN_SPENT="student-7=100") as url:
+        client = Client(url, verbose=False, headers={"X-IP-Token": "student-7"})
+        sample = list_samples()[6]
+        masks, summary = client.predict(handle_file(str(sample.image)), api_name="/segment")
+        assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == sample.name
+        probe = client.predict(handle_file(str(list_samples()[7].image)), 50, 40, api_name="/probe")
+        assert set(probe["models"]) == set(VARIANTS)
+    calls = [line for line in log.read_text().splitlines() if line.startswith("zerogpu stand-in:")]
+    assert len(calls) == 3, calls  # two analyses (the probe's image is analysed first) and a probe
+    assert "DurationError" not in log.read_text()
 
 
 @pytest.mark.slow
@@ -124,3 +198,46 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         browser.close()
     assert errors == 0
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_waiting_visitor_sees_their_place_in_the_queue(zerogpu_app, tmp_path):
+    """While other visitors' model steps fill the queue, a sample click shows its place in the queue
+    over the views (Gradio's status tracker), at a desk's, a laptop's and a phone's size."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from gradio_client import Client, handle_file
+    from PIL import Image
+    from test_browser import ARGS, CHROMIUM, SHOTS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    url, log = zerogpu_app
+    with Image.open(list_samples()[8].image) as im:
+        photos = []
+        for i in range(24):  # other visitors' photos: new to the server, so each is a model step
+            photos.append(tmp_path / f"busy_{i}.png")
+            im.convert("RGB").crop((i, i, im.width - 2 * i, im.height - i)).save(photos[-1])
+    # Other visitors, each with a quota of their own (the X-IP-Token the Space's proxy adds).
+    busy = [Client(url, verbose=False, headers={"X-IP-Token": f"busy-{i}"}) for i in range(4)]
+    shown = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for k, (w, h) in enumerate(((1440, 900), (1280, 720), (390, 844))):
+            page = browser.new_page(viewport={"width": w, "height": h})
+            page.set_default_timeout(180_000)
+            page.goto(url)
+            page.locator("#samples img").first.wait_for()
+            jobs = [busy[i % 4].submit(handle_file(str(f)), api_name="/segment")
+                    for i, f in enumerate(photos[8 * k : 8 * k + 8])]  # fmt: skip
+            time.sleep(1.5)  # the queue fills
+            page.locator("#samples img").nth(k).click()
+            waiting = page.get_by_text(re.compile(r"queue: \d+/\d+")).first
+            waiting.wait_for()
+            shown[w] = waiting.inner_text()
+            page.screenshot(path=SHOTS / f"queue_{w}x{h}.png")
+            page.wait_for_selector(f'#status [data-image="{list_samples()[k].name}"]')
+            for job in jobs:
+                job.result(timeout=300)
+            page.close()
+        browser.close()
+    assert len(shown) == 3, shown
