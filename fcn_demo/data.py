@@ -28,6 +28,9 @@ _TRIMAP_LUT = np.array([0, 1, 0, 2], dtype=np.uint8)
 # Mask value of pixels that carry no label (a pseudo-label the teacher was unsure of): no loss.
 IGNORE = 255
 
+# The breeds of the labelled subset (../shared/oxford-iiit-pet); the extra set adds 26 more.
+SUBSET_BREEDS = ("Abyssinian", "Bengal", "american_bulldog")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Every VAL_EVERY-th trainval image (sorted by name) is held out for validation curves and
 # model selection: 30 of 300, spread over the three breeds. The test split is never touched here.

@@ -39,8 +39,8 @@ from huggingface_hub.repocard_data import eval_results_to_model_index
 from safetensors import safe_open
 
 from .checkpoint import TrainedOn, TrainingHistory
-from .data import breed_of
-from .evaluate import breed_list, ood_caption, working_size_text
+from .data import SUBSET_BREEDS, breed_of
+from .evaluate import GENERATED, breed_list, ood_caption, unseen_table, working_size_text
 from .hub import DEFAULT_REPO_ID, DEFAULT_REVISION, SPACE_README, HubConfig, pull_patterns
 from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
 from .models import VARIANTS, get_variant
@@ -62,7 +62,7 @@ METRICS = {
 # Training flags the card's command repeats when the recorded config differs from their default.
 COMMAND_FLAGS = ("init", "batch_size", "seed", "unlabelled", "teacher", "start")
 # Config entries left out of the card: paths on the training machine, and the card's own subject.
-PRIVATE_CONFIG = ("data", "unlabelled_data", "ood_data", "variant")
+PRIVATE_CONFIG = ("data", "unlabelled_data", "ood_data", "extra_data", "variant")
 PAPERS = {
     "FCN": ("Long, Shelhamer, Darrell: Fully Convolutional Networks for Semantic Segmentation, CVPR 2015",
             "https://arxiv.org/abs/1411.4038"),
@@ -170,6 +170,9 @@ def _sections(metrics: dict, history: TrainingHistory) -> list[tuple[dict, str]]
     if "ood" in metrics:
         ood = metrics["ood"]
         out.append((ood, f"Oxford-IIIT Pet, {ood['images']} out-of-distribution photos of {', '.join(ood['breeds'])}"))
+    if "unseen" in metrics:
+        un = metrics["unseen"]
+        out.append((un, f"Oxford-IIIT Pet, {un['images']} photos of {len(un['breeds'])} breeds held out from training"))
     return out
 
 
@@ -258,12 +261,22 @@ def _evaluation(metrics: dict, histories: list[TrainingHistory], highlight: str 
         if seen := [b.replace("_", " ") for b in ood["breeds"] if b in unlabelled]:
             caption += f" Other photos of {', '.join(seen)} were among the unlabelled ones, with a teacher's masks."
         out["ood"] = {"caption": caption, "table": metrics_table(ood, classes, highlight)}
+    out["unseen"] = None
+    if "unseen" in metrics:
+        caption = unseen_table(metrics).split("\n")[-1].replace(f" {GENERATED}", "")
+        out["unseen"] = {"caption": caption, "table": metrics_table(metrics["unseen"], classes, highlight)}
     return out
 
 
 def _selection_text(history: TrainingHistory) -> str:
     if history.selection == "val_miou":
         return "validation mIoU on the trainval carve-out"
+    if history.selection.startswith("mean of") and any(breed_of(n) not in SUBSET_BREEDS for n in history.val_images):
+        # Said from the recorded image lists, so a history whose selection string predates the
+        # extra set still reads right.
+        return (f"mean of the mIoU on {len(history.val_images)} photos of breeds it trained on (carve-outs of "
+                f"trainval and of the extra set) and on {len(history.ood_images)} photos of breeds it never saw "
+                "(the out-of-distribution photos and the extra breeds held out whole)")  # fmt: skip
     return history.selection
 
 
@@ -275,6 +288,7 @@ def trained_on_view(history: TrainingHistory, models: list[str] | None = None) -
         "labelled_images": t.labelled_images,
         "labelled_breeds": breed_list(t.labelled_breeds),
         "val_images": len(history.val_images),
+        "extra_images": sum(n for b, n in t.labelled_breeds.items() if b not in SUBSET_BREEDS),
         "unlabelled_photos": f"{t.unlabelled_photos:,}" if t.unlabelled_photos else 0,
         "unlabelled_breeds": [b.replace("_", " ") for b in t.unlabelled_breeds],
         "teacher": t.teacher,
