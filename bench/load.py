@@ -1,7 +1,8 @@
 """Load, measured: `python app.py` on 127.0.0.1 driven by concurrent gradio_client clients.
 
-    python bench/load.py                                  # 3 rounds of 20 clients x 10 requests (~12 min, 2 cores)
-    python bench/load.py --clients 4 --requests 3 --rounds 2  # a quick check (~3 minutes)
+    python bench/load.py                                  # 3 rounds of 20 clients x 10 requests, a class (~20 min, 2 cores)
+    python bench/load.py --clients 4 --requests 3 --rounds 2 --class-size 8   # a quick check (~4 minutes)
+    python bench/load.py --class-only                     # only phase 5, the class
     python bench/load.py --update-readme                  # also rewrite README.md's load block
 
 The server is the real entry point (`python app.py`: its queue settings, the embedded weights,
@@ -13,7 +14,14 @@ FCN_DEMO_HUB=0) in a subprocess, so its memory is measured alone. One run, four 
    loop), each round followed by ``--settle`` idle seconds and an at-rest RSS reading: requests
    served, errors, and p50/p95 latency as multiples of the baseline p50;
 4. a burst of ``--burst`` requests submitted at once, beyond the queue's ``max_size``: the ones
-   that do not fit must be refused at once with a "queue is full" message, not left hanging.
+   that do not fit must be refused at once with a "queue is full" message, not left hanging;
+5. a class: a second server, as on a ZeroGPU Space (SPACES_ZERO_GPU=true, the stand-in ``spaces`` of
+   tests/zerogpu: every model step a forked GPU call charged to its visitor), and ``--class-size``
+   students who each click a sample and then a pixel of it, all at the same moment, through the
+   page's own requests (Gradio's queue protocol, each student a session and a visitor of their
+   own). First one student alone does the same, three times: the baseline. Reported: answers and
+   refusals, p50/p95 time to answer each click over the student alone, how many students were told
+   their place in the queue while they waited, and one more student's sample click after the class.
 
 Requests mix gallery samples (their results are cached after the first time, as in the app) and
 uploads: unique photos (random crops, flips, sizes and JPEG/PNG of the samples) that always run
@@ -29,6 +37,7 @@ Every wait is bounded (``--request-timeout``, ``--time-limit``); the server is s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -40,18 +49,23 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from common import REPO, OtherLoad, warn_if_busy
 from gradio_client import Client, handle_file
 from PIL import Image
 
 from fcn_demo.evaluate import update_readme
+from fcn_demo.handlers import QUEUE_SIZE
 from fcn_demo.samples import list_samples
 
 SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
-QUEUE_SIZE = 32  # the max_size app.py's main() passes to demo.queue()
+CLASS_SIZE = 60
+# As on a ZeroGPU Space: the stand-in `spaces` (tests/zerogpu) and the variable the Space sets.
+ZEROGPU_ENV = {"PYTHONPATH": str(REPO / "tests" / "zerogpu"), "SPACES_ZERO_GPU": "true"}
 
 
 @dataclass
@@ -109,9 +123,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path, timeout: float, sessions: int | None = None) -> subprocess.Popen:
+def start_server(
+    port: int, log_path: Path, timeout: float, sessions: int | None = None, extra: dict | None = None
+) -> subprocess.Popen:
     """`python app.py` on 127.0.0.1:``port`` with the embedded weights; returns once it serves its page.
-    ``sessions``: Gradio's session cap (app.py's FCN_DEMO_SESSIONS), None for the app's default."""
+    ``sessions``: Gradio's session cap (app.py's FCN_DEMO_SESSIONS), None for the app's default;
+    ``extra``: more environment (ZEROGPU_ENV)."""
     env = {
         **os.environ,
         "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -123,6 +140,7 @@ def start_server(port: int, log_path: Path, timeout: float, sessions: int | None
     }
     if sessions is not None:
         env["FCN_DEMO_SESSIONS"] = str(sessions)
+    env |= extra or {}
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process, in stop_server)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     proc.log = log  # type: ignore[attr-defined]
@@ -260,10 +278,157 @@ def burst(url: str, downloads: Path, n: int, timeout: float) -> list[Outcome]:
     return results
 
 
+# ---------------------------------------------------------------------------- 5. a class
+
+
+@dataclass
+class Click:
+    kind: str  # "sample" | "pixel"
+    seconds: float  # from the click to the answer
+    error: str | None = None
+    # The furthest back the queue told this student they were (0: first; -1: told nothing). The page
+    # shows it as "queue: rank+1/size".
+    rank: int = -1
+
+
+class Student:
+    """One visitor at the page: the requests their browser makes, in a session of their own, with
+    their own ZeroGPU identity (the X-IP-Token header the Space's proxy adds)."""
+
+    def __init__(self, url: str, config: dict, name: str, timeout: float) -> None:
+        self.http = httpx.Client(base_url=url, timeout=timeout, headers={"X-IP-Token": name})
+        self.session = uuid.uuid4().hex[:12]
+        self.config = config
+        self.ids = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
+
+    def _event(self, api_name: str, data: list, event_data=None) -> tuple[str | None, int]:
+        """One queued event, as the page sends it: (its error or None, the furthest place in the queue told)."""
+        body = {"data": data, "fn_index": self.ids[api_name], "session_hash": self.session,
+                "event_data": event_data, "trigger_id": None}  # fmt: skip
+        joined = self.http.post("/gradio_api/queue/join", json=body)
+        if joined.status_code != 200:
+            return f"HTTP {joined.status_code}: {joined.text[:120]}", -1
+        told = -1
+        with self.http.stream("GET", f"/gradio_api/queue/data?session_hash={self.session}") as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "estimation" and msg.get("rank") is not None:
+                    told = max(told, msg["rank"])
+                if msg.get("msg") == "process_completed":
+                    out = msg.get("output") or {}
+                    return (None if msg.get("success") else str(out.get("error"))), told
+        return "the event stream ended without an answer", told
+
+    def _defaults(self, api_name: str) -> list:
+        comps = {c["id"]: c for c in self.config["components"]}
+        dep = next(d for d in self.config["dependencies"] if d.get("api_name") == api_name)
+        return [comps[i]["props"].get("value") for i in dep["inputs"]]
+
+    def click_sample(self, index: int) -> Click:
+        """A click on sample ``index`` in the gallery: the page records it (unqueued), then segments it."""
+        t0 = time.perf_counter()
+        body = {"data": [], "fn_index": self.ids["choose"], "session_hash": self.session, "trigger_id": None,
+                "event_data": {"index": index, "value": None, "selected": True}}  # fmt: skip
+        r = self.http.post("/gradio_api/run/predict", json=body)
+        if r.status_code != 200:
+            return Click("sample", time.perf_counter() - t0, f"HTTP {r.status_code}: {r.text[:120]}")
+        error, told = self._event("pick", self._defaults("pick"))
+        return Click("sample", time.perf_counter() - t0, error, told)
+
+    def click_pixel(self, x: int, y: int) -> Click:
+        """A click on pixel (x, y) of the photo in Ask a pixel."""
+        t0 = time.perf_counter()
+        error, told = self._event("probe_click", [None, None], {"index": [x, y], "value": None})
+        return Click("pixel", time.perf_counter() - t0, error, told)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def sample_centre(index: int) -> tuple[int, int]:
+    """The middle pixel of sample ``index`` (the samples are shown at their own size)."""
+    with Image.open(list_samples()[index].image) as im:
+        return im.width // 2, im.height // 2
+
+
+def one_student(url: str, config: dict, name: str, index: int, timeout: float, start=None) -> list[Click]:
+    """A student who clicks sample ``index`` and then its middle pixel (after ``start``, a barrier)."""
+    s = Student(url, config, name, timeout)
+    try:
+        if start is not None:
+            start.wait()
+        clicks = [s.click_sample(index)]
+        if clicks[0].error is None:
+            clicks.append(s.click_pixel(*sample_centre(index)))
+        return clicks
+    finally:
+        s.close()
+
+
+def a_class(url: str, size: int, timeout: float) -> tuple[list[Click], list[Click], list[Click]]:
+    """(one student alone, three times; ``size`` students at once; one more student after them)."""
+    config = httpx.get(f"{url}config", timeout=30).json()
+    n = len(list_samples())
+    alone = []
+    for k in range(3):  # samples nobody has clicked yet: their models run, as for the class's first clicks
+        alone += one_student(url, config, f"alone-{k}", n - 1 - k, timeout)
+    start = threading.Barrier(size)
+    clicks: list[Click] = []
+    lock = threading.Lock()
+
+    def student(i: int) -> None:
+        out = one_student(url, config, f"student-{i}", i % n, timeout, start)
+        with lock:
+            clicks.extend(out)
+
+    threads = [threading.Thread(target=student, args=(i,), daemon=True) for i in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(3 * timeout)
+    after = one_student(url, config, "latecomer", 3, timeout)
+    return alone, clicks, after
+
+
+def class_rows(size: int, alone: list[Click], clicks: list[Click], after: list[Click]) -> list[str]:
+    """The class's rows of the load table."""
+    base = {k: statistics.median([c.seconds for c in alone if c.kind == k and c.error is None] or [float("nan")])
+            for k in ("sample", "pixel")}  # fmt: skip
+    rows = [
+        f"| A class of {size} at once, as on ZeroGPU (the stand-in `spaces`): each clicks a sample, then a pixel "
+        f"| baseline: one student alone, {sum(c.kind == 'sample' for c in alone)} times: sample click "
+        f"{base['sample']:.1f} s, pixel click {base['pixel']:.1f} s to the answer (= 1.00) |"
+    ]
+    for kind, what in (("sample", "Sample click"), ("pixel", "Pixel click")):
+        done = [c for c in clicks if c.kind == kind]
+        ok = [c.seconds for c in done if c.error is None]
+        refused = [c for c in done if c.error and "queue is full" in c.error.lower()]
+        other = [c for c in done if c.error and c not in refused]
+        waited = [c.rank for c in done if c.rank >= 1]
+        untold = sum(c.rank < 0 for c in done)
+        ratio = f"p50 {statistics.median(ok) / base[kind]:.2f}, p95 {pct(ok, 95) / base[kind]:.2f}" if ok else "n/a"
+        rows.append(
+            f"| {what} to its answer, in the class, over the student alone | **{ratio}** ({len(ok)} of {size} "
+            f"answered, {len(refused)} refused as queue full, {len(other)} other errors"
+            + (f": {other[0].error[:80]}" if other else "")
+            + f"; {len(waited)} waited behind others and were told their place in the queue, with up to "
+            f"{max(waited, default=0)} ahead; {untold} told nothing) |"
+        )
+    late = [c for c in after if c.kind == "sample"]
+    if late and late[0].error is None:
+        rows.append(f"| One more student's sample click after the class (cached), over the student alone | "
+                    f"{late[0].seconds / base['sample']:.2f} |")  # fmt: skip
+    else:
+        rows.append(f"| One more student's sample click after the class | {late[0].error if late else 'not run'} |")
+    return rows
+
+
 # ---------------------------------------------------------------------------- report
 
 
-def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
+def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict, klass: list[str]) -> str:
     ok_single = [o.seconds for o in single if o.error is None]
     ok = [o for o in loaded if o.error is None]
     errors = [o for o in loaded if o.error is not None]
@@ -285,7 +450,7 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
     refused_msg = refused[0].error.split(": ", 1)[-1] if refused else "none"
 
     n_total = args.rounds * args.clients * args.requests
-    flags = f"--clients {args.clients} --requests {args.requests} --rounds {args.rounds}"
+    flags = f"--clients {args.clients} --requests {args.requests} --rounds {args.rounds} --class-size {args.class_size}"
     sessions = "the app's session cap"
     if args.sessions is not None:
         flags += f" --sessions {args.sessions}"
@@ -317,10 +482,15 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         f"| Server RSS trend after warm-up (at rest, first round to last) | **{trend:+.0f} MiB per round** of "
         f"{args.clients * args.requests} requests ({trend / rests[0]:+.1%} of RSS) |",
         f"| Burst of {len(bursts)} requests at once (queue max_size {QUEUE_SIZE}) | {len(served_burst)} served "
-        f"(the last after {max((o.seconds for o in served_burst), default=0):.1f} s), {len(refused)} refused with "
-        f'"{refused_msg}" after {statistics.median(o.seconds for o in refused) if refused else 0:.1f} s '
-        f"(median; at most {max((o.seconds for o in refused), default=0):.1f} s, file upload included), "
-        f"{len(other)} other outcomes |",
+        f"(the last after {max((o.seconds for o in served_burst), default=0):.1f} s), "
+        + (
+            f'{len(refused)} refused with "{refused_msg}" after {statistics.median(o.seconds for o in refused):.1f} s '
+            f"(median; at most {max(o.seconds for o in refused):.1f} s, file upload included), "
+            if refused
+            else "none refused (the first were answered before the last arrived), "
+        )
+        + f"{len(other)} other outcomes |",
+        *klass,
         "",
         f"Latency ratios are to the single-client p50 of the same run ({base * 1000:.0f} ms on this machine). "
         "Under load the requests queue (the models run at most two at a time), so latency grows with the "
@@ -331,9 +501,36 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict) -> str:
         f"readings ({args.settle:.0f} s without traffic) show what stays. The first round fills the caches (the "
         "last 24 analyses and the mask files of 32 images, and oneDNN's compiled kernels for each working size: photos are "
         "resized to a few shapes, multiples of 32); a leak would show as at-rest RSS climbing round after round. "
-        "Generated by `python bench/load.py --update-readme`.",
+        f"{CLASS_NOTE} Generated by `python bench/load.py --update-readme`.",
     ]
     return "\n".join(lines)
+
+
+CLASS_NOTE = (
+    "The class runs against a second server, as on a ZeroGPU Space: every model step a forked GPU call, and "
+    "the students' requests are the page's own (a sample click is recorded, then segmented; a pixel click "
+    "runs the probe). Samples are shared, so of the class's sample clicks only the first of each of the 12 "
+    "samples runs the models; every pixel click does. Their answers queue behind two model steps at a "
+    "time, and while they wait the page shows each student their place in the queue. Here each model step "
+    "takes seconds on the two CPU cores that a GPU does in a fraction of one: the ratios show how the queue "
+    "shares the work, not how long a class waits on a ZeroGPU Space."
+)
+
+
+def class_phase(args, work: Path) -> list[str]:
+    """Phase 5 on its own server, as on ZeroGPU: the class's rows of the table."""
+    port = free_port()
+    log = work / "server-zerogpu.log"
+    print(f"5. a class of {args.class_size}: python app.py as on ZeroGPU on 127.0.0.1:{port} (log: {log})", flush=True)
+    proc = start_server(port, log, args.startup_timeout, None, ZEROGPU_ENV)
+    try:
+        alone, clicks, after = a_class(f"http://127.0.0.1:{port}/", args.class_size, args.request_timeout)
+    finally:
+        stop_server(proc)
+    rows = class_rows(args.class_size, alone, clicks, after)
+    for row in rows:
+        print(row, flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                         "of one round, every round replaces the last one's sessions, so session state stops "
                         "counting as growth after round 1")  # fmt: skip
     p.add_argument("--burst", type=int, default=QUEUE_SIZE + 16, help="requests submitted at once in phase 4")
+    p.add_argument("--class-size", type=int, default=CLASS_SIZE, help="students at once in phase 5 (0: none)")
+    p.add_argument("--class-only", action="store_true", help="phase 5 alone (prints; leaves the README alone)")
     p.add_argument("--request-timeout", type=float, default=300.0, help="seconds before a request counts as hung")
     p.add_argument("--time-limit", type=float, default=1800.0, help="no new request after this many seconds")
     p.add_argument("--startup-timeout", type=float, default=120.0)
@@ -355,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md's load block")
     p.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = p.parse_args(argv)
+    if args.class_only and args.update_readme:
+        p.error("--update-readme writes the whole table: run every phase")
 
     warn_if_busy()
     others = OtherLoad()
@@ -362,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     # gradio_client leaves an empty folder in the temp dir for every file it downloads: keep them in
     # `work`, which goes at the end, not in /tmp.
     tempfile.tempdir = str(work)
+    if args.class_only:
+        rows = class_phase(args, work)
+        print("\n" + "\n".join(["| Measure | Result |", "|---|---|", *rows]))
+        return 0
     port = free_port()
     n_uploads = (args.rounds * args.clients + 1) * args.requests + 8
     uploads = make_uploads(n_uploads, work, args.seed)
@@ -400,12 +605,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rss.stop.set()
         stop_server(proc)
-    phases["others"] = others.share()  # after the server was waited for: its CPU time counts as ours
+    klass = class_phase(args, work) if args.class_size else []
+    phases["others"] = others.share()  # after the servers were waited for: their CPU time counts as ours
     for o in warm + single:
         if o.error:
             print(f"warm-up/baseline error: {o.error}", file=sys.stderr)
     wall = sum(t1 - t0 for t0, t1 in phases["rounds"])
-    table = report(args, single, loaded, wall, bursts, rss, phases)
+    table = report(args, single, loaded, wall, bursts, rss, phases, klass)
     print("\n" + table)
     if args.update_readme:
         update_readme(args.readme, table, "load")
