@@ -114,7 +114,7 @@ def ood_caption(ood: dict, titles: dict[str, str]) -> str:
             "trained on; pooled over all their pixels, scored like the test split.")  # fmt: skip
     chose = [titles.get(n, n) for n in ood.get("chose_epochs_of", [])]
     if chose:
-        text += (f" They also chose the saved epoch of {', '.join(chose)} (beside the trainval carve-out), "
+        text += (f" They also chose the saved epoch of {', '.join(chose)} (beside the carve-outs of the breeds they trained on), "
                  "so these figures lean optimistic; the test split chose nothing.")  # fmt: skip
     return text
 

@@ -438,13 +438,20 @@ def set_rng_state(gen: torch.Generator, state: dict) -> None:
 
 
 def train(
-    cfg: TrainConfig, out_dir: Path, run: dict | None = None, pseudo: Pseudo | None = None, resume: bool = False
+    cfg: TrainConfig,
+    out_dir: Path,
+    run: dict | None = None,
+    pseudo: Pseudo | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
 ) -> TrainingHistory:
     """Train one variant; returns its history (also written to disk). ``run`` identifies the
     command invocation this is part of (recorded, so timings of one run can be told apart);
     ``pseudo``, the pseudo-labelled photos to mix in (``cfg.unlabelled`` of them per epoch).
     After every epoch the whole training state is saved under :func:`progress_dir`; ``resume``
-    continues from there (an interrupted run ends as the uninterrupted one would)."""
+    continues from there (an interrupted run ends as the uninterrupted one would). ``stop_after``:
+    end after that epoch although the schedule has more (the history records it), keeping the
+    epoch validation chose among those run."""
     gen = seed_everything(cfg.seed)
     keep_freed_memory()
     device = pick_device()
@@ -529,7 +536,8 @@ def train(
         epochs = [{"epoch": 0, "train_loss": None, "lr": 0.0, "elapsed_s": 0.0, **val0}]
         all_preds, best, best_epoch, seen, train_time, elapsed0 = [preds0], -1.0, 0, 0, 0.0, 0.0
     t0 = time.perf_counter() - elapsed0
-    for epoch in range(len(epochs), cfg.epochs + 1):
+    last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    for epoch in range(len(epochs), last + 1):
         model.train()
         for d in sets:
             d.transform = train_transform(epoch_crop(cfg, epoch))
@@ -583,6 +591,8 @@ def train(
             "cpu": cpu_name(),
             "threads": torch.get_num_threads(),
             "run": run,
+            # Epochs of the schedule left unrun (--stop-after); 0 when it ran to its end.
+            "epochs_not_run": cfg.epochs - (len(epochs) - 1),
         },
         trained_on=trained_on,
         ood_images=ood_names,
@@ -620,6 +630,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--start", default=DEFAULT_START,
                    help="previous round's folder: each model fine-tunes its own weights there ('none': "
                         "from the backbone and the parent, the staged recipe)")  # fmt: skip
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="end each model after this epoch even if its schedule has more (e.g. with --resume, "
+                        "when time runs out); the epoch kept is the best of those run")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted command with the same flags: finished models are kept, "
                         "the others go on from their last finished epoch, the teacher pass is reused")  # fmt: skip
@@ -646,12 +659,17 @@ def main(argv: list[str] | None = None) -> None:
     if not todo:
         return
     device = pick_device()
+    dtype = autocast_dtype(device)
+    # Said up front: the probe that picks it times the CPU, and a machine busy with other work can
+    # make it pick fp32 (about 3x slower to train); FCN_DEMO_PRECISION=bf16 then forces bf16.
+    print(f"precision: {'autocast ' + str(dtype).removeprefix('torch.') if dtype else 'fp32'} on {device} "
+          f"(measured; set FCN_DEMO_PRECISION=bf16|fp16|fp32 to force one)")  # fmt: skip
     # One teacher pass serves all the models of this command (made before any of them is trained,
     # so a teacher inside --out is the previous round's).
-    pseudo = make_pseudo(recipe_config(todo[0], **flags), device, autocast_dtype(device), progress / "pseudo.pt")
+    pseudo = make_pseudo(recipe_config(todo[0], **flags), device, dtype, progress / "pseudo.pt")
     for name in todo:
         cfg = recipe_config(name, **flags)
-        h = train(cfg, args.out, run, pseudo, resume=args.resume)
+        h = train(cfg, args.out, run, pseudo, resume=args.resume, stop_after=args.stop_after)
         ood = f", ood mIoU {h.best.ood_miou:.3f}" if h.best.ood_miou is not None else ""
         print(f"{name}: best val mIoU {h.best.val_miou:.3f}{ood} at epoch {h.best_epoch}, "
               f"{h.summary['wall_time_s']:.0f} s, {h.summary['train_images_per_s']} img/s")  # fmt: skip
