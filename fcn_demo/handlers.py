@@ -256,7 +256,7 @@ class DemoState:
             return views.probe_panels(None, None, lang=lang)
         index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else (None, None)
         x, y = _point(*index)  # the click's event data: the page's, or forged
-        (h, w) = a.size
+        h, w = a.size
         if not (0 <= x < w and 0 <= y < h):
             raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=w, h=h)
         return views.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, views.image_name(a, lang), lang)
