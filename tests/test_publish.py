@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -240,7 +241,8 @@ def test_the_readme_declares_what_zerogpu_runs_and_pins_what_a_push_uploads(chec
     requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     assert {"torch==2.14.1", "torchvision==0.29.1"} <= set(requirements)
     # CI builds its venv on that Python when the machine has one (pyenv here: 3.12 and 3.10), else python3.
-    ci = subprocess.run([REPO_ROOT / ".ci" / "run", "--python"], capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}  # PYTHON= would choose for it
+    ci = subprocess.run([REPO_ROOT / ".ci" / "run", "--python"], capture_output=True, text=True, check=True, env=env)
     version = subprocess.run([ci.stdout.strip(), "--version"], capture_output=True, text=True, check=True).stdout
     there = list(Path("~/.pyenv/versions").expanduser().glob("3.12.*/bin/python"))
     assert version.startswith("Python 3.12.") or not there, (ci.stdout, version)
