@@ -225,3 +225,12 @@ def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_resu
     torch.save({**state, "config": {**state["config"], "lr": 1.0}}, tr.progress_dir(tmp_path / "cut") / "fcn32s.pt")
     with pytest.raises(ValueError, match="another recipe"):
         tr.train(cfg, tmp_path / "cut", resume=True)
+
+
+def test_stop_after_ends_early_and_the_history_says_so(tmp_path, monkeypatch):
+    import fcn_demo.train as tr
+
+    monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
+    h = tr.train(_tiny_config(tmp_path, epochs=3), tmp_path / "out", stop_after=1)
+    assert [e.epoch for e in h.epochs] == [0, 1] and h.summary["epochs_not_run"] == 2
+    assert h.best_epoch == 1 and (tmp_path / "out" / "fcn32s" / "model.safetensors").is_file()
