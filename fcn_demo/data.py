@@ -7,6 +7,7 @@ Masks are only ever resized with nearest-neighbour interpolation.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -96,8 +97,8 @@ class Splits:
         """Whether an unlabelled photo may not be pseudo-labelled (a true mask, or a held-out breed)."""
         return name in self._labelled or breed_of(name) in self.held_out_breeds
 
-    @property
-    def _labelled(self) -> set[str]:
+    @functools.cached_property
+    def _labelled(self) -> set[str]:  # built once: excludes() is asked for every unlabelled photo
         return {*self.train_extra, *self.val_extra, *self.unseen}
 
 
