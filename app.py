@@ -1,7 +1,7 @@
 """fcn-demo: FCN-32s / 16s / 8s and U-Net side by side on Oxford-IIIT Pet trimap classes.
 
 Wiring only: layout, events (each with an api_name) and launch(). One request layer
-(fcn_demo.pipeline) does the work and fcn_demo.views draws it; on a ZeroGPU Space the model step
+(fcn_demo.request.analysis) does the work and fcn_demo.page.views draws it; on a ZeroGPU Space the model step
 is the one ``@spaces.GPU`` call of a user action and every other view reads its returned data.
 
     python app.py            # http://127.0.0.1:7860 (port: $GRADIO_SERVER_PORT)
@@ -19,20 +19,21 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from fcn_demo import exercise, lessons, lineage, views
-from fcn_demo.data import CLASSES, REPO_ROOT
-from fcn_demo.handlers import QUEUE_SIZE, SESSIONS_KEPT, ZEROGPU, DemoState, friendly, localized
-from fcn_demo.hub import load_models
-from fcn_demo.i18n import page_translations, switch_key
+from fcn_demo.core import lineage
+from fcn_demo.core.data import CLASSES, REPO_ROOT
+from fcn_demo.core.hub import load_models
+from fcn_demo.core.i18n import page_translations, switch_key
+from fcn_demo.core.runtime import pick_device, release_memory_periodically
 from fcn_demo.models import VARIANTS
-from fcn_demo.runtime import pick_device, release_memory_periodically
-from fcn_demo.theme import theme
-from fcn_demo.viz import iou_bars, replay_payload, training_curves
+from fcn_demo.page import exercise, lessons, views
+from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, ZEROGPU, DemoState, friendly, localized
+from fcn_demo.page.theme import theme
+from fcn_demo.page.viz import iou_bars, replay_payload, training_curves
 
 log = logging.getLogger("fcn-demo")
 I18N = gr.I18n(**page_translations())  # the browser's language picks one; English is the fallback
 T = I18N
-WEB = REPO_ROOT / "fcn_demo" / "web"
+WEB = REPO_ROOT / "fcn_demo" / "page" / "web"
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
 
@@ -41,7 +42,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
     """The page around ``st``: layout here, handlers on DemoState."""
     with gr.Blocks(title="FCN demo: FCN-32s/16s/8s vs U-Net", analytics_enabled=False) as demo:
         # link, browser_lang: the query string of a shared link and navigator.language, from the page;
-        # lang: the visitor's language, one of fcn_demo.i18n.LOCALES (a State, so no API parameter)
+        # lang: the visitor's language, one of fcn_demo.core.i18n.LOCALES (a State, so no API parameter)
         ui = SimpleNamespace(state=gr.State(None), demo=demo, link=gr.Textbox(visible=False),
                              browser_lang=gr.Textbox(visible=False), lang=gr.State("en"))  # fmt: skip
         gr.Markdown(T("intro"), elem_id="intro")
@@ -240,7 +241,7 @@ def _metrics_layout(st: DemoState, ui: SimpleNamespace) -> tuple:
 
     def draw():  # matplotlib is imported on first use, then the charts are reused
         if not drawn:
-            # Earlier rounds first, as in the replay (fcn_demo.lineage).
+            # Earlier rounds first, as in the replay (fcn_demo.core.lineage).
             histories = {n: lineage.joined_history(st.loaded[n].folder, asdict(h)) for n, h in st.histories.items()}
             drawn["v"] = (
                 views.img_tag(iou_bars(metrics), "Per-class IoU of each model on the test split", "png") if metrics else "",

@@ -16,7 +16,7 @@ def validation_sets() -> dict:
     """The sets models are chosen on, as train.py judges them (data.make_splits): "seen", the
     trainval carve-out and the extra set's carve-out of its three large breeds; "unseen", the
     out-of-distribution photos and the extra breeds held out whole. Never the test split."""
-    from fcn_demo.data import Joined, PetSegmentation, default_root, extra_root, list_images, make_splits, ood_root
+    from fcn_demo.core.data import Joined, PetSegmentation, default_root, extra_root, list_images, make_splits, ood_root
 
     root, extra = default_root(), extra_root()
     sp = make_splits(root, extra)

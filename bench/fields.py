@@ -24,13 +24,13 @@ import statistics
 import numpy as np
 from common import REPO  # noqa: F401 (puts the repo on sys.path)
 
-from fcn_demo.data import CLASSES, resize_mask
-from fcn_demo.hub import HubConfig, load_models
-from fcn_demo.inputs import load_input
-from fcn_demo.pipeline import Analyzer
-from fcn_demo.probe import MASS, mass_radius
-from fcn_demo.runtime import pick_device
-from fcn_demo.samples import ground_truth, list_samples
+from fcn_demo.core.data import CLASSES, resize_mask
+from fcn_demo.core.hub import HubConfig, load_models
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.runtime import pick_device
+from fcn_demo.core.samples import ground_truth, list_samples
+from fcn_demo.request.analysis import Analyzer
+from fcn_demo.request.probe import MASS, mass_radius
 
 PET, BORDER = CLASSES.index("pet"), CLASSES.index("border")
 NEAR_PX = 22  # "near the pixel": half of pool3's 44 px field, the finest skip's reach

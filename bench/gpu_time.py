@@ -4,7 +4,7 @@
     python bench/gpu_time.py --update-readme   # also rewrite README.md's gpu block
 
 On a ZeroGPU Space each user action is one ``spaces.GPU`` call, and each call asks for a duration
-(``Analyzer.analyze_seconds`` / ``probe_seconds``, fcn_demo.pipeline): the visitor's quota must hold
+(``Analyzer.analyze_seconds`` / ``probe_seconds``, fcn_demo.request.analysis): the visitor's quota must hold
 1.5 times it, and the call is cut off when it runs longer. This times both model steps, the analysis
 (four models, every ablation, metrics) and the pixel probe (four models forward and backward), on
 the images the app accepts up to the largest one (a 10:1 strip: working size 256x2560):
@@ -31,12 +31,12 @@ import time
 import numpy as np
 from common import REPO, OtherLoad, warn_if_busy
 
-from fcn_demo.evaluate import update_readme
-from fcn_demo.hub import HubConfig, load_models
-from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, load_input
-from fcn_demo.pipeline import GPU_COLD_S, GPU_S_PER_MPX, Analyzer
-from fcn_demo.runtime import autocast_dtype, cpu_name, pick_device, working_size
-from fcn_demo.samples import list_samples
+from fcn_demo.core.hub import HubConfig, load_models
+from fcn_demo.core.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, load_input
+from fcn_demo.core.runtime import autocast_dtype, cpu_name, pick_device, working_size
+from fcn_demo.core.samples import list_samples
+from fcn_demo.request.analysis import GPU_COLD_S, GPU_S_PER_MPX, Analyzer
+from fcn_demo.training.evaluate import update_readme
 
 # Uploads as a visitor sends them, (width, height): a phone photo, a square one, the largest work.
 SIZES = {

@@ -20,13 +20,13 @@ from pathlib import Path
 from common import REPO  # noqa: F401 (puts the repo on sys.path)
 from PIL import Image, ImageDraw
 
-from fcn_demo.checkpoint import TrainingHistory, build_from_folder
-from fcn_demo.data import breed_of, list_images, load_image, split_unlabelled, unlabelled_root
-from fcn_demo.inputs import load_input
+from fcn_demo.core.checkpoint import TrainingHistory, build_from_folder
+from fcn_demo.core.data import breed_of, list_images, load_image, split_unlabelled, unlabelled_root
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.runtime import pick_device
 from fcn_demo.models import VARIANTS
-from fcn_demo.pipeline import Analyzer
-from fcn_demo.runtime import pick_device
-from fcn_demo.viz import overlay
+from fcn_demo.page.viz import overlay
+from fcn_demo.request.analysis import Analyzer
 
 TILE, ROWS = 192, 12
 GRADES = ("good", "partial", "failed")

@@ -58,9 +58,9 @@ from common import REPO, OtherLoad, warn_if_busy
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from fcn_demo.evaluate import update_readme
-from fcn_demo.handlers import QUEUE_SIZE
-from fcn_demo.samples import list_samples
+from fcn_demo.core.samples import list_samples
+from fcn_demo.page.handlers import QUEUE_SIZE
+from fcn_demo.training.evaluate import update_readme
 
 SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
 CLASS_SIZE = 60
@@ -497,7 +497,7 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict, klass: li
         "number of clients while throughput holds. Each round's clients are new visitors whose sessions end "
         "with the round. The server gives large blocks their own pages, shares two malloc arenas between its "
         "threads and hands free heap pages back to the OS every 30 s "
-        "(`fcn_demo.runtime.release_memory_periodically`), so under load its RSS is a sawtooth: the at-rest "
+        "(`fcn_demo.core.runtime.release_memory_periodically`), so under load its RSS is a sawtooth: the at-rest "
         f"readings ({args.settle:.0f} s without traffic) show what stays. The first round fills the caches (the "
         "last 24 analyses and the mask files of 32 images, and oneDNN's compiled kernels for each working size: photos are "
         "resized to a few shapes, multiples of 32); a leak would show as at-rest RSS climbing round after round. "

@@ -12,7 +12,7 @@ speed during the run hits all of them alike; the report says how much CPU other 
    and bf16 autocast where runtime.autocast_dtype picks it, as the app runs), and the backbone's share.
    The app itself always runs the models at shorter side 256 px (the training scale), whatever the
    upload's size: the 256 px column is what a visitor waits for.
-2. The headline: one 512x512 upload through the app's own handler (fcn_demo.handlers.DemoState.segment: the
+2. The headline: one 512x512 upload through the app's own handler (fcn_demo.page.handlers.DemoState.segment: the
    request layer's checks and model step, with every skip ablation from the same forward pass; mask
    export; every view it answers at once: four panels, the skip-layer maps, the ablation tab, all
    pictures encoded for the browser) against ONE forward pass of torchvision's
@@ -41,20 +41,20 @@ import torch
 from common import REPO, OtherLoad, warn_if_busy
 from PIL import Image
 
-from fcn_demo.evaluate import update_readme
-from fcn_demo.export import MaskFiles
-from fcn_demo.hub import HubConfig, load_models
-from fcn_demo.inputs import load_input
+from fcn_demo.core.hub import HubConfig, load_models
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, reduced_dtype
+from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, reduced_dtype
-from fcn_demo.samples import list_samples
-from fcn_demo.train import make_model, recipe_config, train_step
+from fcn_demo.request.export import MaskFiles
+from fcn_demo.training.evaluate import update_readme
+from fcn_demo.training.train import make_model, recipe_config, train_step
 
 
 def app_state(device):
     """The app's own server-side state around the embedded checkpoints (no Hub: a benchmark must not
     wait on the network), so the benchmark calls the very handler the page calls."""
-    from fcn_demo.handlers import DemoState
+    from fcn_demo.page.handlers import DemoState
 
     loaded = load_models(device=device, config=HubConfig(enabled=False))
     bad = {n: m.error for n, m in loaded.items() if m.model is None}

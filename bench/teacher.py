@@ -8,7 +8,7 @@ scores, on the seen and the unseen breeds' validation photos (``common.validatio
 test split):
 the mIoU of the teacher's argmax, and at each confidence threshold the share of pixels a
 pseudo-label would keep and how many of those kept pixels are right. The pseudo-labels the
-training command makes are the same averaged softmax (``fcn_demo.pseudo.teacher_probs``).
+training command makes are the same averaged softmax (``fcn_demo.training.pseudo.teacher_probs``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from common import validation_sets  # (also puts the repo on sys.path)
 
-from fcn_demo.evaluate import load_checkpoint
-from fcn_demo.metrics import ConfusionMatrix
-from fcn_demo.pseudo import teacher_probs
-from fcn_demo.runtime import autocast_dtype, pick_device, working_size
+from fcn_demo.core.metrics import ConfusionMatrix
+from fcn_demo.core.runtime import autocast_dtype, pick_device, working_size
+from fcn_demo.training.evaluate import load_checkpoint
+from fcn_demo.training.pseudo import teacher_probs
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from common import validation_sets  # (also puts the repo on sys.path)
 
-from fcn_demo.evaluate import confusion_per_image, load_checkpoint, metrics_from
+from fcn_demo.core.runtime import autocast_dtype, pick_device
 from fcn_demo.models import VARIANTS
-from fcn_demo.runtime import autocast_dtype, pick_device
-from fcn_demo.train import selection_score
+from fcn_demo.training.evaluate import confusion_per_image, load_checkpoint, metrics_from
+from fcn_demo.training.train import selection_score
 
 
 def main() -> None:

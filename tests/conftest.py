@@ -25,9 +25,9 @@ import pytest
 import torch
 from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
 
-from fcn_demo import publish
-from fcn_demo.data import default_root
+from fcn_demo.core.data import default_root
 from fcn_demo.models import VARIANTS
+from fcn_demo.training import publish
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"
@@ -54,7 +54,7 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def checkpoints() -> Path:
     if not (CHECKPOINTS / "metrics.json").exists():
-        pytest.skip("no trained checkpoints in checkpoints/ (run python -m fcn_demo.train and .evaluate)")
+        pytest.skip("no trained checkpoints in checkpoints/ (run python -m fcn_demo.training.train and .evaluate)")
     return CHECKPOINTS
 
 
@@ -67,14 +67,14 @@ def real_checkpoints_complete(root: Path = CHECKPOINTS) -> bool:
 def app_checkpoints() -> Path:
     """The embedded checkpoints the app serves (all four variants)."""
     if not real_checkpoints_complete():
-        pytest.skip("checkpoints/ lacks a variant (run python -m fcn_demo.train and .evaluate)")
+        pytest.skip("checkpoints/ lacks a variant (run python -m fcn_demo.training.train and .evaluate)")
     return CHECKPOINTS
 
 
 @pytest.fixture(scope="session")
 def loaded_models(app_checkpoints):
     """Every variant loaded on the CPU as LoadedModel records."""
-    from fcn_demo.hub import HubConfig, load_models
+    from fcn_demo.core.hub import HubConfig, load_models
 
     models = load_models(device="cpu", config=HubConfig(enabled=False), embedded_dir=app_checkpoints)
     bad = {n: m.error for n, m in models.items() if m.model is None}
@@ -85,7 +85,7 @@ def loaded_models(app_checkpoints):
 @pytest.fixture(scope="session")
 def analyzer(loaded_models):
     """The request layer's model step over every loaded variant, on the CPU."""
-    from fcn_demo.pipeline import Analyzer
+    from fcn_demo.request.analysis import Analyzer
 
     return Analyzer({n: m.model for n, m in loaded_models.items()}, "cpu")
 

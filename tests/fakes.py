@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fcn_demo import manifest, publish
-from fcn_demo.checkpoint import EpochRecord, TrainedOn, TrainingHistory
-from fcn_demo.data import CLASSES
+from fcn_demo.core import manifest
+from fcn_demo.core.checkpoint import EpochRecord, TrainedOn, TrainingHistory
+from fcn_demo.core.data import CLASSES
 from fcn_demo.models import VARIANTS, build_model
-from fcn_demo.train import TrainConfig
+from fcn_demo.training import publish
+from fcn_demo.training.train import TrainConfig
 
 REPO_ID = "fake-org/fcn-demo"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -102,7 +103,7 @@ def history(name: str, *, wall_time_s: float = 123.4, trained_on: TrainedOn | No
 
 
 def metrics_json(models: dict, ood_models: dict | None = None) -> dict:
-    """A checkpoints/metrics.json dict (as fcn_demo.evaluate writes it) around per-model ``models``
+    """A checkpoints/metrics.json dict (as fcn_demo.training.evaluate writes it) around per-model ``models``
     (the test split) and ``ood_models`` (the out-of-distribution photos; None: no such section)."""
     metrics = {"split": "test", "images": 298, "breeds": {"Abyssinian": 98, "Bengal": 100, "american_bulldog": 100},
                "classes": list(CLASSES), "working_short_side": 256, "size_multiple": 32, "models": models}  # fmt: skip

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_demo.data import REPO_ROOT
+from fcn_demo.core.data import REPO_ROOT
+from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.samples import list_samples
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from torchvision import tv_tensors
 
-from fcn_demo.data import (
+from fcn_demo.core.data import (
     VAL_EVERY,
     PetSegmentation,
     breed_of,
@@ -100,7 +100,7 @@ def test_unlabelled_split_holds_out_the_first_photos_of_each_breed():
 
 
 def test_extra_breeds_split_by_a_fixed_rule_and_nothing_counts_twice(data_root):
-    from fcn_demo.data import extra_root, make_splits, unlabelled_root
+    from fcn_demo.core.data import extra_root, make_splits, unlabelled_root
 
     extra, unlabelled = extra_root(), unlabelled_root()
     if not (extra / "images").is_dir() or not (unlabelled / "images").is_dir():

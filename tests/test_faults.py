@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from fakes import link_tree
 
-from fcn_demo import checkpoint, hub, manifest
-from fcn_demo.samples import list_samples
+from fcn_demo.core import checkpoint, hub, manifest
+from fcn_demo.core.samples import list_samples
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402

@@ -1,4 +1,4 @@
-"""Fuzzed inputs to the request layer's entry point, :func:`fcn_demo.inputs.load_input`.
+"""Fuzzed inputs to the request layer's entry point, :func:`fcn_demo.core.inputs.load_input`.
 
 Whatever arrives (random bytes, damaged or truncated JPEG/PNG/GIF/WebP/BMP/TIFF files, every PIL
 mode, 1x1 and 1xN images, huge declared sizes, odd arrays), ``load_input`` either returns an image
@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
-from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, InputError, load_input
-from fcn_demo.pipeline import Analyzer
-from fcn_demo.runtime import WORKING_SHORT_SIDE
+from fcn_demo.core.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, InputError, load_input
+from fcn_demo.core.runtime import WORKING_SHORT_SIDE
+from fcn_demo.request.analysis import Analyzer
 
 EXAMPLES = int(os.environ.get("FCN_DEMO_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

@@ -1,4 +1,4 @@
-"""fcn_demo.hub against a fake Hugging Face Hub on 127.0.0.1: real HTTP, real huggingface_hub.
+"""fcn_demo.core.hub against a fake Hugging Face Hub on 127.0.0.1: real HTTP, real huggingface_hub.
 
 The fake (tests/fakes.py; fixtures ``ckpts``, ``fake_hub``, ``hf_env`` in conftest.py) serves one
 model repo the way the Hub does for huggingface_hub 2.x, counts requests per path, and can hide
@@ -16,7 +16,7 @@ import torch
 from fakes import COMMIT, REPO_ID, FakeHub, probe_input
 from fakes import link_or_copy as _link_or_copy
 
-from fcn_demo import hub
+from fcn_demo.core import hub
 from fcn_demo.models import VARIANTS
 
 torch.set_num_threads(1)  # a training run may own the other cores; also keeps outputs bit-stable

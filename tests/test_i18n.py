@@ -1,4 +1,4 @@
-"""The page in English, Simplified Chinese and Russian: fcn_demo.i18n's phrase files, the HTML the
+"""The page in English, Simplified Chinese and Russian: fcn_demo.core.i18n's phrase files, the HTML the
 server draws per image in each language (on a hand-built analysis, no model runs), and, in a real
 browser set to zh-CN or ru, the page after a sample click."""
 
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from test_lessons import make_analysis
 
-from fcn_demo import exercise, i18n, lessons, views
-from fcn_demo.data import REPO_ROOT
+from fcn_demo.core import i18n
+from fcn_demo.core.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
-from fcn_demo.probe import ModelProbe, Probe, sentence
+from fcn_demo.page import exercise, lessons, views
+from fcn_demo.request.probe import ModelProbe, Probe, sentence
 
 OTHERS = [loc for loc in i18n.LOCALES if loc != "en"]
 # What stays as it is in every language: model, metric and layer names, the sample's name, the
@@ -55,7 +56,7 @@ def test_generated_phrases_are_text_and_plural_words_have_their_forms():
 def test_every_key_the_code_asks_for_exists():
     en = i18n.translations()["en"]
     asked = set()
-    for path in [REPO_ROOT / "app.py", *(REPO_ROOT / "fcn_demo").glob("*.py")]:
+    for path in [REPO_ROOT / "app.py", *(REPO_ROOT / "fcn_demo").rglob("*.py")]:
         asked |= set(re.findall(r"""["'](gen\.[a-z0-9_.]*[a-z0-9_])["']""", path.read_text()))
     assert asked and asked <= set(en), sorted(asked - set(en))
     page = i18n.page_translations()["en"]
@@ -93,8 +94,8 @@ def test_words_agree_with_their_numbers():
 
 
 def test_every_input_note_is_translated():
-    """Each note fcn_demo.inputs writes (in English: the API returns them) matches a phrase to translate."""
-    tree = ast.parse((REPO_ROOT / "fcn_demo" / "inputs.py").read_text())
+    """Each note fcn_demo.core.inputs writes (in English: the API returns them) matches a phrase to translate."""
+    tree = ast.parse((REPO_ROOT / "fcn_demo" / "core" / "inputs.py").read_text())
     notes = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "notes.append":

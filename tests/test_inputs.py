@@ -1,4 +1,4 @@
-"""fcn_demo.inputs: what is refused (with a fix-it message), what is converted (with a note), sizes and digests."""
+"""fcn_demo.core.inputs: what is refused (with a fix-it message), what is converted (with a note), sizes and digests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, InputError, load_input, payload_source, trusted_path
+from fcn_demo.core.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, InputError, load_input, payload_source, trusted_path
 
 
 def _encode(im: Image.Image, fmt: str, **kw) -> bytes:

@@ -1,4 +1,4 @@
-"""fcn_demo.lessons: ground truth, disagreement, confidence, the upsampling lesson, confusion tables
+"""fcn_demo.page.lessons: ground truth, disagreement, confidence, the upsampling lesson, confusion tables
 and "what to notice", on tiny hand-built analyses (no model runs) and on freshly built FCNs."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_demo import lessons
-from fcn_demo.metrics import image_metrics
+from fcn_demo.core.metrics import image_metrics
 from fcn_demo.models import build_model
 from fcn_demo.models.fcn import bilinear_kernel
-from fcn_demo.pipeline import Analysis, ModelAnswer, combos
+from fcn_demo.page import lessons
+from fcn_demo.request.analysis import Analysis, ModelAnswer, combos
 
 H, W = 32, 48
 WORK = (64, 96)  # the models "ran" at twice the display size: maps at stride 32/16/8 are 2x3/4x6/8x12
@@ -278,7 +278,7 @@ def test_confusion_tables_ood_and_old_metrics():
     assert "Breeds never trained on: 8 photos" in lessons.confusion_tables(fake_metrics(ood=True))
     assert "75.0%" in lessons.confusion_tables(fake_metrics(ood=True))
     old = lessons.confusion_tables(fake_metrics(confusion=False))
-    assert "<table" not in old and "predates" in old and "python -m fcn_demo.evaluate" in old
+    assert "<table" not in old and "predates" in old and "python -m fcn_demo.training.evaluate" in old
     assert "not been evaluated" in lessons.confusion_tables(None)
 
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from fcn_demo import lineage
-from fcn_demo.data import CLASS_COLORS
+from fcn_demo.core import lineage
+from fcn_demo.core.data import CLASS_COLORS
 
 TILE = 4
 
@@ -79,8 +79,8 @@ def test_the_curves_get_every_round_with_the_history_s_own_keys(tmp_path):
 
 
 def test_where_the_weights_came_from_counts_epochs_within_their_round(loaded_models):
-    from fcn_demo.checkpoint import TrainingHistory
-    from fcn_demo.views import provenance
+    from fcn_demo.core.checkpoint import TrainingHistory
+    from fcn_demo.page.views import provenance
 
     histories = {n: TrainingHistory.read(m.folder) for n, m in loaded_models.items()}
     rounds = {n: lineage.round_of(m.folder) for n, m in loaded_models.items()}

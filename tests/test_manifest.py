@@ -1,4 +1,4 @@
-"""fcn_demo.manifest: sha256sum-compatible manifest of the checkpoints folder."""
+"""fcn_demo.core.manifest: sha256sum-compatible manifest of the checkpoints folder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from fcn_demo import manifest
+from fcn_demo.core import manifest
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_unlisted_file_fails_the_cli_check_but_not_loading(root, capsys):
 
 
 def test_missing_manifest_says_how_to_fix_it(root):
-    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.manifest"):
+    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.core.manifest"):
         manifest.verify(root)
 
 

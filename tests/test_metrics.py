@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fcn_demo.metrics import ConfusionMatrix, image_metrics
+from fcn_demo.core.metrics import ConfusionMatrix, image_metrics
 
 
 def test_against_a_hand_computed_confusion_matrix():

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fcn_demo.checkpoint import build_from_folder
+from fcn_demo.core.checkpoint import build_from_folder
 from fcn_demo.models import FCN, IMAGENET_MEAN_STD, VARIANTS, VGG16Backbone, build_model, get_variant
 from fcn_demo.models.fcn import Upsample2x
-from fcn_demo.pretrained import convert_hed_h5, load_backbone, torchvision_state_dict
+from fcn_demo.training.pretrained import convert_hed_h5, load_backbone, torchvision_state_dict
 
 
 def _seeded(name: str, **kw) -> torch.nn.Module:

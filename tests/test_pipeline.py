@@ -1,4 +1,4 @@
-"""fcn_demo.pipeline, the request layer: one Analysis per image holds every view's data, the
+"""fcn_demo.request.analysis, the request layer: one Analysis per image holds every view's data, the
 ablations come from the one forward pass, results are plain picklable data, and the cache says so."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_demo.export import MaskFiles, export_masks
-from fcn_demo.inputs import load_input
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.runtime import run_model
+from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS, build_model, get_variant
-from fcn_demo.pipeline import Analyzer, Requests, combos
-from fcn_demo.runtime import run_model
-from fcn_demo.samples import list_samples
-from fcn_demo.viz import map_stride
+from fcn_demo.page.viz import map_stride
+from fcn_demo.request.analysis import Analyzer, Requests, combos
+from fcn_demo.request.export import MaskFiles, export_masks
 
 
 def _jpeg(w: int, h: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The pixel probe (fcn_demo.probe, Analyzer.probe, views.probe_panels / probe_summary) on the real
+"""The pixel probe (fcn_demo.request.probe, Analyzer.probe, views.probe_panels / probe_summary) on the real
 checkpoints: the effective field lives inside the theoretical box, the answer is plain picklable
 data, the sentence and the pictures say what they show."""
 
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from fcn_demo import probe as probe_mod
-from fcn_demo import views
-from fcn_demo.data import CLASSES
-from fcn_demo.inputs import load_input
+from fcn_demo.core.data import CLASSES
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.probe import ModelProbe, box_to_display, mass_radius, sentence, to_work
-from fcn_demo.samples import list_samples
+from fcn_demo.page import views
+from fcn_demo.request import probe as probe_mod
+from fcn_demo.request.probe import ModelProbe, box_to_display, mass_radius, sentence, to_work
 
 # A box may be looser than the gradient's support by less than one stride-8 cell on a side.
 TIGHT_PX = 8

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from fcn_demo.data import IGNORE
-from fcn_demo.pseudo import pseudo_label, teacher_probs
+from fcn_demo.core.data import IGNORE
+from fcn_demo.training.pseudo import pseudo_label, teacher_probs
 
 
 class PixelTeacher(torch.nn.Module):

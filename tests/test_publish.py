@@ -1,4 +1,4 @@
-"""fcn_demo.publish: the model cards come from one template and every number in them from the
+"""fcn_demo.training.publish: the model cards come from one template and every number in them from the
 files next to them (history.json, config.json, the safetensors header, metrics.json)."""
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from fakes import COMMIT, REPO_ID, TRAINED_ON, history, link_tree, metrics_json
 from huggingface_hub import metadata_load
 from safetensors.torch import save_file
 
-from fcn_demo import hub, manifest, publish
-from fcn_demo.data import REPO_ROOT
+from fcn_demo.core import hub, manifest
+from fcn_demo.core.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
-from fcn_demo.train import recipe_config
+from fcn_demo.training import publish
+from fcn_demo.training.train import recipe_config
 
 TITLES = {"fcn32s": "FCN-32s", "unet": "U-Net"}
 
@@ -92,7 +93,7 @@ def test_body_has_attribution_training_and_metrics_from_the_files(root):
         '"Cats and Dogs", CVPR 2012',
         "CC BY-SA 4.0",
         "copyright of the images",
-        "python -m fcn_demo.train --model all\n",  # default flags: nothing appended
+        "python -m fcn_demo.training.train --model all\n",  # default flags: nothing appended
         "Best epoch 2 of 3 (validation mIoU 40.0%, out-of-distribution mIoU 35.0%)",
         "1234 s (20.6 min)",
         "6.78 training images/s",
@@ -132,7 +133,7 @@ def test_card_follows_the_files(root):
     (root / "unet" / "history.json").write_text(json.dumps(h))
     card = publish.variant_card(root, "unet")
     assert "4321 s (72.0 min)" in card
-    assert "python -m fcn_demo.train --model all --epochs 5 --init imagenet --start none" in card
+    assert "python -m fcn_demo.training.train --model all --epochs 5 --init imagenet --start none" in card
     assert "official trainval split: Bengal 12;" in card
     assert {k: v for k, v in _metric_values(card, "test").items() if k[0] == "iou"} == {
         ("iou", "background"): 0.9, ("iou", "pet"): 0.8}  # NaN (class never seen) left out  # fmt: skip
@@ -173,9 +174,9 @@ def test_write_cards_and_repo_card(root):
 
 def test_missing_inputs_say_what_to_run(root):
     (root / "metrics.json").unlink()
-    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.evaluate"):
+    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.training.evaluate"):
         publish.variant_card(root, "fcn32s")
-    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.train"):
+    with pytest.raises(FileNotFoundError, match="python -m fcn_demo.training.train"):
         publish.read_facts(root, "fcn16s", metrics={"models": {}})
     assert publish.main(["cards", "--root", str(root)]) == 1
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_demo import runtime
-from fcn_demo.data import REPO_ROOT, read_split
-from fcn_demo.runtime import PRECISION_ENV, SIZE_MULTIPLE, WORKING_SHORT_SIDE, autocast_dtype, working_size
+from fcn_demo.core import runtime
+from fcn_demo.core.data import REPO_ROOT, read_split
+from fcn_demo.core.runtime import PRECISION_ENV, SIZE_MULTIPLE, WORKING_SHORT_SIDE, autocast_dtype, working_size
 
 CPU = torch.device("cpu")
 
@@ -73,7 +73,7 @@ def test_real_photos_share_a_few_working_sizes(data_root):
 
 _FAULTS = """
 import resource, sys, torch
-from fcn_demo.runtime import keep_freed_memory
+from fcn_demo.core.runtime import keep_freed_memory
 torch.set_num_threads(1)
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
@@ -104,7 +104,7 @@ def test_bf16_probe_survives_a_load_change_during_the_probe(monkeypatch):
     """The precision probe once picked fp32 on a CPU where bf16 trains 2.65x faster, because another
     process started while it ran: all fp32 timings were taken before, all bf16 ones after. Here the
     machine gets 4x slower from the sixth convolution on; bf16 is twice as fast throughout."""
-    from fcn_demo import runtime
+    from fcn_demo.core import runtime
 
     clock = {"t": 0.0, "calls": 0}
 

@@ -1,12 +1,12 @@
-"""fcn_demo.samples: the gallery's files are test-split photos whose trimaps the app can find again."""
+"""fcn_demo.core.samples: the gallery's files are test-split photos whose trimaps the app can find again."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from fcn_demo.inputs import load_input
-from fcn_demo.samples import find_sample, ground_truth, list_samples, match_ground_truth
+from fcn_demo.core.inputs import load_input
+from fcn_demo.core.samples import find_sample, ground_truth, list_samples, match_ground_truth
 
 
 def test_samples_are_test_images_with_ground_truth():

@@ -24,7 +24,7 @@ import pytest
 from conftest import app_process
 from PIL import Image
 
-from fcn_demo.samples import list_samples
+from fcn_demo.core.samples import list_samples
 
 INTERNAL = "Something went wrong on our side"  # friendly()'s answer to a bug: never the answer to an input
 MARK = '<b id="injected">x</b>'  # HTML that must never come back as HTML

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_demo.data import PetSegmentation, read_split, train_transform
+from fcn_demo.core.data import PetSegmentation, read_split, train_transform
+from fcn_demo.core.runtime import autocast_dtype
 from fcn_demo.models import build_model
-from fcn_demo.runtime import autocast_dtype
-from fcn_demo.train import (
+from fcn_demo.training.train import (
     RECIPES,
     ROUND_RECIPES,
     TrainConfig,
@@ -82,7 +82,7 @@ def test_recipes_cover_the_registry_and_flags_override_them():
 
 
 def test_a_round_starts_each_model_from_its_own_previous_weights(tmp_path):
-    from fcn_demo.checkpoint import weights_label
+    from fcn_demo.core.checkpoint import weights_label
 
     torch.manual_seed(0)
     previous = build_model("fcn16s", working_short_side=224)
@@ -99,7 +99,7 @@ def test_a_round_starts_each_model_from_its_own_previous_weights(tmp_path):
 
 
 def test_a_round_that_beats_nothing_keeps_the_previous_files(tmp_path):
-    from fcn_demo.train import beats_its_start, folder_files, keep_previous_round
+    from fcn_demo.training.train import beats_its_start, folder_files, keep_previous_round
 
     def row(epoch, val, ood):
         return {"epoch": epoch, "val_miou": val, "ood_miou": ood}
@@ -119,7 +119,7 @@ def test_a_round_that_beats_nothing_keeps_the_previous_files(tmp_path):
 def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
     from fakes import history
 
-    from fcn_demo.evaluate import training_table
+    from fcn_demo.training.evaluate import training_table
 
     def write(name: str, run: dict | None, cpu: str = "Some CPU", ood: bool = False) -> None:
         (tmp_path / name).mkdir(exist_ok=True)
@@ -127,11 +127,11 @@ def test_training_table_sums_times_only_for_one_recorded_run(tmp_path):
                    "autocast": "None", "run": run}  # fmt: skip
         history(name, summary=summary, best_epoch=1, ood=ood).write(tmp_path / name)
 
-    run = {"command": "python -m fcn_demo.train --model all", "started": "2026-11-22T06:00:00+00:00"}
+    run = {"command": "python -m fcn_demo.training.train --model all", "started": "2026-11-22T06:00:00+00:00"}
     for name in ("fcn32s", "unet"):
         write(name, run)
     table = training_table(tmp_path, ["fcn32s", "unet"])
-    assert "All four in one run (`python -m fcn_demo.train --model all`" in table and "20.0 min" in table
+    assert "All four in one run (`python -m fcn_demo.training.train --model all`" in table and "20.0 min" in table
     assert "| FCN-32s | hed backbone | 3 | 1 (0.300) | 10.0 min |" in table and "OOD" not in table
     write("unet", {**run, "started": "2026-11-22T08:00:00+00:00"})
     assert "not the time of one run" in training_table(tmp_path, ["fcn32s", "unet"])
@@ -192,7 +192,7 @@ def _bytes_and_curves(folder):
 def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     """The extra set's breeds train beside trainval and its held-out breeds judge; --resume: a run
     stopped in its second epoch and resumed ends byte for byte as one that never stopped."""
-    import fcn_demo.train as tr
+    import fcn_demo.training.train as tr
 
     monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
     cfg = _tiny_config(tmp_path, epochs=2)
@@ -228,7 +228,7 @@ def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_resu
 
 
 def test_stop_after_ends_early_and_the_history_says_so(tmp_path, monkeypatch):
-    import fcn_demo.train as tr
+    import fcn_demo.training.train as tr
 
     monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
     h = tr.train(_tiny_config(tmp_path, epochs=3), tmp_path / "out", stop_after=1)

@@ -1,4 +1,4 @@
-"""fcn_demo.viz: overlays, error maps, palette masks, heatmaps, curves and the replay payload."""
+"""fcn_demo.page.viz: overlays, error maps, palette masks, heatmaps, curves and the replay payload."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_demo.checkpoint import TrainingHistory
-from fcn_demo.data import CLASS_COLORS, CLASSES, mask_png
+from fcn_demo.core.checkpoint import TrainingHistory
+from fcn_demo.core.data import CLASS_COLORS, CLASSES, mask_png
 from fcn_demo.models import VARIANTS
-from fcn_demo.viz import (
+from fcn_demo.page.viz import (
     ERROR_COLOR,
     colorize,
     error_map,
@@ -112,7 +112,7 @@ def test_replay_payload_from_checkpoint_folders(app_checkpoints):
     assert payload["tile"] == 128 and len(payload["strips"]) >= 1
     for m in payload["models"]:
         hist = TrainingHistory.read(app_checkpoints / m["name"])
-        # A model trained in rounds replays the earlier ones first (fcn_demo.lineage).
+        # A model trained in rounds replays the earlier ones first (fcn_demo.core.lineage).
         lineage = app_checkpoints / m["name"] / "lineage.json"
         earlier = json.loads(lineage.read_text()) if lineage.exists() else []
         now = hist.epochs[1:] if earlier else hist.epochs

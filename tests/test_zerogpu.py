@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import app_process
 
+from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.samples import list_samples
 
 STANDIN = Path(__file__).parent / "zerogpu"
 # As on a ZeroGPU Space: the `spaces` package (here the stand-in) and SPACES_ZERO_GPU=true.
@@ -88,7 +88,7 @@ except spaces.DurationError as e:
 def test_every_request_the_app_can_make_fits_20_seconds_of_quota(analyzer):
     """Over every shape the app accepts (up to the 10:1 strip), the longest request needs <= 20 s of
     quota (x 1.5), and a bigger image never asks for less."""
-    from fcn_demo.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, PreparedImage
+    from fcn_demo.core.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, MIN_SIDE, PreparedImage
 
     asked = {}
     for short in (MIN_SIDE, 100, 256, 700, DISPLAY_MAX_SIDE // MAX_ASPECT, DISPLAY_MAX_SIDE):

@@ -1,10 +1,10 @@
 """Train the registered models on Oxford-IIIT Pet trainval.
 
-    python -m fcn_demo.train --model all               # one more round of self-training on checkpoints/
-    python -m fcn_demo.train --model all --start none  # FCN-32s -> 16s -> 8s (staged, as in the paper), U-Net
+    python -m fcn_demo.training.train --model all               # one more round of self-training on checkpoints/
+    python -m fcn_demo.training.train --model all --start none  # FCN-32s -> 16s -> 8s (staged, as in the paper), U-Net
 
 Semi-supervised by default: before the first model, a teacher (``--teacher``, a trained U-Net
-folder) masks the unlabelled photos of the 34 breeds the labelled subset lacks (``fcn_demo.pseudo``);
+folder) masks the unlabelled photos of the 34 breeds the labelled subset lacks (``fcn_demo.training.pseudo``);
 every epoch then trains on the labelled photos plus as many pseudo-labelled ones
 (``--unlabelled 0``: labelled only). Each model fine-tunes its own weights of the previous round
 (``--start``, ROUND_RECIPES), or with ``--start none`` trains from the backbone and its parent
@@ -38,9 +38,9 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm import tqdm
 
-from . import lineage
-from .checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder, weights_label
-from .data import (
+from fcn_demo.core import lineage
+from fcn_demo.core.checkpoint import EpochRecord, TrainedOn, TrainingHistory, build_from_folder, weights_label
+from fcn_demo.core.data import (
     CLASSES,
     IGNORE,
     Joined,
@@ -59,11 +59,11 @@ from .data import (
     train_transform,
     unlabelled_root,
 )
-from .metrics import ConfusionMatrix
-from .models import VARIANTS, build_model, get_variant
-from .pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
-from .pseudo import pseudo_label, read_photos, teacher_from
-from .runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, run_model
+from fcn_demo.core.metrics import ConfusionMatrix
+from fcn_demo.core.runtime import autocast, autocast_dtype, cpu_name, keep_freed_memory, pick_device, run_model
+from fcn_demo.models import VARIANTS, build_model, get_variant
+from fcn_demo.training.pretrained import INIT_SOURCES, MEAN_STD, backbone_state, load_backbone
+from fcn_demo.training.pseudo import pseudo_label, read_photos, teacher_from
 
 # Per-variant recipe of a round from the backbone (round 1, `--start none`): what differs from
 # TrainConfig's defaults. It took 94 min for all four on a 2-core AMD EPYC that trains fast in bf16
@@ -108,7 +108,7 @@ REPLAY_SIZE = 128
 class TrainConfig:
     variant: str
     epochs: int
-    init: str = "hed"  # backbone weights: hed | imagenet | random (see fcn_demo.pretrained)
+    init: str = "hed"  # backbone weights: hed | imagenet | random (see fcn_demo.training.pretrained)
     batch_size: int = 8
     crop: int = 224  # training crop; images are first stored with their shorter side at `short`
     # Progressive resizing: the first `small_crop_epochs` epochs train on `small_crop` px crops
@@ -133,7 +133,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     seed: int = 0
     data: str = field(default_factory=lambda: str(default_root()))
-    # Semi-supervised part (see fcn_demo.pseudo): pseudo-labelled photos drawn afresh every epoch
+    # Semi-supervised part (see fcn_demo.training.pseudo): pseudo-labelled photos drawn afresh every epoch
     # beside the labelled ones (0: labelled only), and the teacher's confidence a pixel needs to
     # keep its label. 0.7 keeps 91% of the carve-out's pixels at 94% accuracy, and 87% of the
     # out-of-distribution photos' at 95% (the round-1 U-Net as teacher, bench/teacher.py).
@@ -160,6 +160,9 @@ class TrainConfig:
     extra_data: str | None = field(default_factory=lambda: str(extra_root()))
     # Labelled photos drawn afresh each epoch (None: all of them, 788 with the extra set).
     labelled_per_epoch: int | None = None
+    # False (``--all-breeds``): the breeds held out for validation train too (835 labelled photos
+    # of all 29 breeds); the unseen pool is then the out-of-distribution photos alone.
+    hold_out_breeds: bool = True
 
 
 def recipe_config(variant: str, **overrides) -> TrainConfig:
@@ -313,6 +316,7 @@ def keep_previous_round(vdir: Path, previous: dict[str, bytes]) -> None:
 
 
 SELECTION = "mean of val_miou (seen breeds: the carve-outs) and ood_miou (unseen breeds: the out-of-distribution photos and the extra breeds held out whole)"
+SELECTION_ALL_BREEDS = "mean of val_miou (seen breeds: the carve-outs) and ood_miou (unseen breeds: the out-of-distribution photos; every extra breed trained, --all-breeds)"
 
 
 class MixSampler(Sampler[int]):
@@ -384,7 +388,8 @@ def splits_of(cfg: TrainConfig) -> Splits:
     keep_out = set()
     if Path(cfg.unlabelled_data).is_dir():
         keep_out = set(split_unlabelled(list_images(Path(cfg.unlabelled_data)), cfg.holdout_per_breed, 0)[1])
-    return make_splits(Path(cfg.data), Path(cfg.extra_data) if cfg.extra_data else None, keep_out)
+    return make_splits(Path(cfg.data), Path(cfg.extra_data) if cfg.extra_data else None, keep_out,
+                       cfg.hold_out_breeds)  # fmt: skip
 
 
 def make_pseudo(cfg: TrainConfig, device: torch.device, dtype, cache: Path | None = None) -> Pseudo | None:
@@ -465,8 +470,9 @@ def train(
     if extra is not None and sp.train_extra:
         labelled.append(PetSegmentation(extra, sp.train_extra, short=cfg.short))
         val_parts.append(PetSegmentation(extra, sp.val_extra))
-        ood_parts.append(PetSegmentation(extra, sp.unseen))
-        ood_names = ood_names + sp.unseen
+        if sp.unseen:
+            ood_parts.append(PetSegmentation(extra, sp.unseen))
+            ood_names = ood_names + sp.unseen
     train_set, val_set = Joined(labelled), Joined(val_parts)
     ood_set = Joined(ood_parts) if ood_parts else None
     val_names = sp.val + (sp.val_extra if len(val_parts) > 1 else [])
@@ -596,7 +602,7 @@ def train(
         },
         trained_on=trained_on,
         ood_images=ood_names,
-        selection=SELECTION if ood_set is not None else "val_miou",
+        selection=(SELECTION if cfg.hold_out_breeds else SELECTION_ALL_BREEDS) if ood_set is not None else "val_miou",
     )
     history.write(vdir)
     save_replay(vdir, replay_inputs, all_preds)
@@ -633,6 +639,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-after", type=int, default=None,
                    help="end each model after this epoch even if its schedule has more (e.g. with --resume, "
                         "when time runs out); the epoch kept is the best of those run")  # fmt: skip
+    p.add_argument("--all-breeds", action="store_true",
+                   help="the final run: the extra breeds held out for validation train too (choose the recipe "
+                        "without this flag first); only the out-of-distribution photos stay unseen")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted command with the same flags: finished models are kept, "
                         "the others go on from their last finished epoch, the teacher pass is reused")  # fmt: skip
@@ -640,7 +649,7 @@ def main(argv: list[str] | None = None) -> None:
     names = list(VARIANTS) if args.model == "all" else [get_variant(m.strip()).name for m in args.model.split(",")]
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    run = {"command": " ".join(["python -m fcn_demo.train", *(argv if argv is not None else sys.argv[1:])]),
+    run = {"command": " ".join(["python -m fcn_demo.training.train", *(argv if argv is not None else sys.argv[1:])]),
            "started": started}  # fmt: skip
     flags = {"init": args.init, "batch_size": args.batch_size, "seed": args.seed, "data": args.data,
              "unlabelled": args.unlabelled, "teacher": args.teacher,
@@ -650,6 +659,8 @@ def main(argv: list[str] | None = None) -> None:
         flags["epochs"] = args.epochs
     if args.labelled_per_epoch:
         flags["labelled_per_epoch"] = args.labelled_per_epoch
+    if args.all_breeds:
+        flags["hold_out_breeds"] = False
     progress = progress_dir(args.out)
     if not args.resume and progress.is_dir():
         shutil.rmtree(progress)  # a fresh command forgets an earlier one's progress

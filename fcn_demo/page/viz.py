@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import lineage
-from .checkpoint import HISTORY_NAME, TrainingHistory
-from .data import CLASS_COLORS, CLASSES
-from .i18n import class_name, text
-from .models import VARIANTS
+from fcn_demo.core import lineage
+from fcn_demo.core.checkpoint import HISTORY_NAME, TrainingHistory
+from fcn_demo.core.data import CLASS_COLORS, CLASSES
+from fcn_demo.core.i18n import class_name, text
+from fcn_demo.models import VARIANTS
 
 PALETTE = np.array(CLASS_COLORS, dtype=np.uint8)
 ERROR_COLOR = (235, 20, 60)

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_model
 from torch import nn
 
-from .models import get_variant
+from fcn_demo.models import get_variant
 
 HISTORY_NAME = "history.json"
 
@@ -64,7 +64,7 @@ class TrainedOn:
 
     def sentence(self, lang: str = "en") -> str:
         """One line for a student: what the model saw (in ``lang``; the breeds keep their names)."""
-        from .i18n import number, text
+        from fcn_demo.core.i18n import number, text
 
         names = ", ".join(b.replace("_", " ") for b in self.labelled_breeds)
         said = {"images": self.labelled_images, "breeds": len(self.labelled_breeds), "names": names}

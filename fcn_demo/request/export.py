@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASSES, mask_png, resize_mask
+from fcn_demo.core.data import CLASSES, mask_png, resize_mask
 
 
 def _atomic_save(path: Path, write) -> None:

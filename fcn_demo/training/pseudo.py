@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import build_from_folder, weights_label
-from .data import IGNORE, load_image
-from .runtime import autocast
+from fcn_demo.core.checkpoint import build_from_folder, weights_label
+from fcn_demo.core.data import IGNORE, load_image
+from fcn_demo.core.runtime import autocast
 
 
 def read_photos(root: Path, names: list[str], size: int) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """The page's handlers: each maps widgets to one call of the request layer and its result back
-to widgets (fcn_demo.pipeline does the work, fcn_demo.views draws it). app.py lays out the page
+to widgets (fcn_demo.request.analysis does the work, fcn_demo.page.views draws it). app.py lays out the page
 and wires these to events.
 
 On a ZeroGPU Space the model steps (``Analyzer.analyze``, ``Analyzer.probe``) are wrapped in
@@ -22,14 +22,14 @@ from urllib.parse import parse_qsl
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from . import exercise, lessons, share, views
-from .checkpoint import TrainingHistory
-from .export import MaskFiles
-from .i18n import locale, note, text
-from .inputs import InputError, payload_source
-from .models import VARIANTS
-from .pipeline import Analyzer, Requests
-from .samples import SAMPLES_DIR, list_samples
+from fcn_demo.core.checkpoint import TrainingHistory
+from fcn_demo.core.i18n import locale, note, text
+from fcn_demo.core.inputs import InputError, payload_source
+from fcn_demo.core.samples import SAMPLES_DIR, list_samples
+from fcn_demo.models import VARIANTS
+from fcn_demo.page import exercise, lessons, share, views
+from fcn_demo.request.analysis import Analyzer, Requests
+from fcn_demo.request.export import MaskFiles
 
 try:  # On a ZeroGPU Space the model step borrows a GPU, in a worker process forked for the call.
     import spaces
@@ -62,7 +62,7 @@ def notice(a, view: str, lang: str = "en", **kw) -> str:
 
 def localized(fn):
     """``fn`` for an event whose last input is the visitor's language (the ``lang`` State, or the
-    browser's own tag, navigator.language): as one of fcn_demo.i18n.LOCALES, it goes to ``fn`` as ``lang=``."""
+    browser's own tag, navigator.language): as one of fcn_demo.core.i18n.LOCALES, it goes to ``fn`` as ``lang=``."""
 
     @wraps(fn)
     def inner(*args):
@@ -141,7 +141,7 @@ class DemoState:
 
     def segment(self, source, opacity, mode, cls, prob, *switches, lang: str = "en") -> list:
         """Everything an input changes, in one answer: no view can show another image's results.
-        ``lang``: the language of its words (one of fcn_demo.i18n.LOCALES)."""
+        ``lang``: the language of its words (one of fcn_demo.core.i18n.LOCALES)."""
         if not self.analyzer.models:
             raise self.no_models()
         share.check_settings(opacity, mode, cls, prob, switches)

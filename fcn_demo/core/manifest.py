@@ -1,7 +1,7 @@
 """The sha256 manifest of the checkpoints: ``checkpoints/SHA256SUMS``.
 
-    python -m fcn_demo.manifest            # regenerate it after training / evaluation / cards
-    python -m fcn_demo.manifest --check    # verify; exit status 1 and the list of bad files if any
+    python -m fcn_demo.core.manifest            # regenerate it after training / evaluation / cards
+    python -m fcn_demo.core.manifest --check    # verify; exit status 1 and the list of bad files if any
 
 The format is ``sha256sum``'s (``<hex>  <path>``, paths relative to the checkpoints folder), so
 ``cd checkpoints && sha256sum -c SHA256SUMS`` checks it too. It covers every file of every variant
@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .data import REPO_ROOT
-from .models import VARIANTS
+from fcn_demo.core.data import REPO_ROOT
+from fcn_demo.models import VARIANTS
 
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 MANIFEST_NAME = "SHA256SUMS"
@@ -135,7 +135,7 @@ def verify(root: Path = CHECKPOINTS_DIR, manifest: Path | None = None, prefix: s
     root = Path(root)
     manifest = Path(manifest) if manifest is not None else root / MANIFEST_NAME
     if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} not found: run `python -m fcn_demo.manifest` to write it")
+        raise FileNotFoundError(f"{manifest} not found: run `python -m fcn_demo.core.manifest` to write it")
     entries = {p: d for p, d in read_manifest(manifest).items() if p.startswith(prefix)}
     result = Verification()
     for rel, digest in sorted(entries.items()):
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if absent:
         print(f"warning: no folder for {', '.join(absent)}", file=sys.stderr)
     if not (args.root / METRICS_NAME).is_file():
-        print(f"warning: {METRICS_NAME} missing (python -m fcn_demo.evaluate)", file=sys.stderr)
+        print(f"warning: {METRICS_NAME} missing (python -m fcn_demo.training.evaluate)", file=sys.stderr)
     return 0
 
 

@@ -2,8 +2,8 @@
 
 The flow of one request (the UI, the ``segment`` API and ``bench/speed.py`` all go through it):
 
-1. In the server process, :func:`fcn_demo.inputs.load_input` validates the upload and
-   :func:`fcn_demo.samples.match_ground_truth` finds its trimap if it is a gallery sample.
+1. In the server process, :func:`fcn_demo.core.inputs.load_input` validates the upload and
+   :func:`fcn_demo.core.samples.match_ground_truth` finds its trimap if it is a gallery sample.
 2. :meth:`Analyzer.analyze` does all the model work of the request, and nothing else may run a
    model: it resizes the image to the models' working size once, runs every model once, and derives
    every skip ablation from the score maps that forward pass returned (switching a skip off
@@ -13,7 +13,7 @@ The flow of one request (the UI, the ``segment`` API and ``bench/speed.py`` all 
 3. :class:`Requests` ties the two together with a small result cache in the server process, so a
    class of thirty clicking the same sample runs the models once, and says when a result was cached.
 
-Views (:mod:`fcn_demo.views`) turn an Analysis plus view settings (opacity, class, switches) into
+Views (:mod:`fcn_demo.page.views`) turn an Analysis plus view settings (opacity, class, switches) into
 pictures and words without touching a model.
 """
 
@@ -32,13 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import CLASSES
-from .inputs import PreparedImage, load_input
-from .metrics import image_metrics
-from .models import get_variant
-from .probe import Probe, probe
-from .runtime import autocast, autocast_dtype, working_size
-from .samples import match_ground_truth
+from fcn_demo.core.data import CLASSES
+from fcn_demo.core.inputs import PreparedImage, load_input
+from fcn_demo.core.metrics import image_metrics
+from fcn_demo.core.runtime import autocast, autocast_dtype, working_size
+from fcn_demo.core.samples import match_ground_truth
+from fcn_demo.models import get_variant
+from fcn_demo.request.probe import Probe, probe
 
 CACHE_SIZE = 24  # analyses kept in the server process (a few MB each), shared by all visitors
 # What a model step may hold a ZeroGPU GPU for (the duration spaces.GPU requests; the visitor's quota
@@ -129,7 +129,7 @@ class Analyzer:
         self.models = dict(models)
         self.device = torch.device(device)
         self.dtype = autocast_dtype(self.device)
-        # Every model reads its working size from its own config (see fcn_demo.checkpoint).
+        # Every model reads its working size from its own config (see fcn_demo.core.checkpoint).
         sizes = {(m.working_short_side, m.size_multiple) for m in self.models.values()}
         if len(sizes) > 1:
             raise ValueError(f"the models were trained at different working sizes: {sorted(sizes)}")
@@ -198,7 +198,7 @@ class Analyzer:
 
     def probe(self, rgb: np.ndarray, x: int, y: int) -> Probe:
         """The pixel probe at (x, y) of ``rgb`` (the display-size image): every model's
-        probabilities and receptive fields there (:func:`fcn_demo.probe.probe`). Model work, like
+        probabilities and receptive fields there (:func:`fcn_demo.request.probe.probe`). Model work, like
         :meth:`analyze`: plain data back, nothing kept."""
         return probe(self, rgb, x, y)
 

@@ -1,23 +1,23 @@
 """Publishing the checkpoints: their model cards, and the upload to a Hugging Face Hub model repo.
 
-    python -m fcn_demo.publish cards                      # checkpoints/<variant>/README.md + checkpoints/README.md
-    python -m fcn_demo.publish push --repo-id ORG/NAME [--revision BRANCH] [--private] [--dry-run] [--out DIR]
-    python -m fcn_demo.publish space --check               # the README's preload_from_hub = what push uploads
+    python -m fcn_demo.training.publish cards                      # checkpoints/<variant>/README.md + checkpoints/README.md
+    python -m fcn_demo.training.publish push --repo-id ORG/NAME [--revision BRANCH] [--private] [--dry-run] [--out DIR]
+    python -m fcn_demo.training.publish space --check               # the README's preload_from_hub = what push uploads
 
-Run ``cards`` after ``python -m fcn_demo.train --model all`` and ``python -m fcn_demo.evaluate``, and
-before ``python -m fcn_demo.manifest`` (the manifest covers the cards). Every card is rendered from one
+Run ``cards`` after ``python -m fcn_demo.training.train --model all`` and ``python -m fcn_demo.training.evaluate``, and
+before ``python -m fcn_demo.core.manifest`` (the manifest covers the cards). Every card is rendered from one
 Jinja template, ``templates/model_card.md``, with huggingface_hub's ``ModelCard.from_template`` (as
 segmentation_models_pytorch's hub mixin does); every number in it is read from ``history.json``
-(:class:`~fcn_demo.checkpoint.TrainingHistory`), ``config.json``, the header of ``model.safetensors``
+(:class:`~fcn_demo.core.checkpoint.TrainingHistory`), ``config.json``, the header of ``model.safetensors``
 or ``metrics.json``: nothing is typed in, so a card cannot drift from the weights it describes.
 
 ``push`` uploads exactly what :func:`stage` builds: the files ``SHA256SUMS`` lists, the manifest,
 ``metrics.md`` and the repo's top-level card. Then it pins the Space to that commit
 (:func:`pin_space`): the README's front matter gets ``models`` and a ``preload_from_hub`` entry
-listing every uploaded file the app pulls (:func:`preload_files`, by :func:`fcn_demo.hub.pull_patterns`)
-at the commit the push made, and the app pulls that commit (:func:`fcn_demo.hub.space_pin`).
+listing every uploaded file the app pulls (:func:`preload_files`, by :func:`fcn_demo.core.hub.pull_patterns`)
+at the commit the push made, and the app pulls that commit (:func:`fcn_demo.core.hub.space_pin`).
 ``space --check`` says whether the README's entry still lists what a push would upload. Pulling,
-what the app does, is :mod:`fcn_demo.hub`'s job; this module runs only by hand, and only ``push``
+what the app does, is :mod:`fcn_demo.core.hub`'s job; this module runs only by hand, and only ``push``
 touches the network.
 """
 
@@ -38,19 +38,19 @@ from huggingface_hub import CardData, EvalResult, HfApi, ModelCard, ModelCardDat
 from huggingface_hub.repocard_data import eval_results_to_model_index
 from safetensors import safe_open
 
-from .checkpoint import TrainedOn, TrainingHistory
-from .data import SUBSET_BREEDS, breed_of
-from .evaluate import GENERATED, breed_list, ood_caption, unseen_table, working_size_text
-from .hub import DEFAULT_REPO_ID, DEFAULT_REVISION, SPACE_README, HubConfig, pull_patterns
-from .manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
-from .models import VARIANTS, get_variant
-from .train import DEFAULT_START, RECIPES, ROUND_RECIPES, TrainConfig
+from fcn_demo.core.checkpoint import TrainedOn, TrainingHistory
+from fcn_demo.core.data import SUBSET_BREEDS, breed_of
+from fcn_demo.core.hub import DEFAULT_REPO_ID, DEFAULT_REVISION, SPACE_README, HubConfig, pull_patterns
+from fcn_demo.core.manifest import CHECKPOINTS_DIR, MANIFEST_NAME, METRICS_NAME, read_manifest, verify
+from fcn_demo.models import VARIANTS, get_variant
+from fcn_demo.training.evaluate import GENERATED, breed_list, ood_caption, unseen_table, working_size_text
+from fcn_demo.training.train import DEFAULT_START, RECIPES, ROUND_RECIPES, TrainConfig
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 LICENSE = "cc-by-sa-4.0"  # the dataset's licence; weights trained on it are shared alike
 DATASET_ID = "oxford-iiit-pet"
 DATASET_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
-TRAIN_COMMAND = "python -m fcn_demo.train --model all"
+TRAIN_COMMAND = "python -m fcn_demo.training.train --model all"
 # metrics.json key -> (model-index metric type, display name). The types follow the `mean_iou`
 # metric of HF evaluate where one exists.
 METRICS = {
@@ -105,7 +105,7 @@ def read_metrics(root: Path = CHECKPOINTS_DIR) -> dict:
     """metrics.json of ``root``, with a fix-it message when it has not been written yet."""
     path = Path(root) / METRICS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `python -m fcn_demo.evaluate` first")
+        raise FileNotFoundError(f"{path} not found: run `python -m fcn_demo.training.evaluate` first")
     return json.loads(path.read_text())
 
 
@@ -118,7 +118,7 @@ def read_facts(root: Path, name: str, metrics: dict | None = None) -> VariantFac
             raise FileNotFoundError(f"{vdir / f} not found: run `{TRAIN_COMMAND}` first")
     metrics = read_metrics(root) if metrics is None else metrics
     if name not in metrics.get("models", {}):
-        raise KeyError(f"{name} has no entry in {METRICS_NAME}: re-run `python -m fcn_demo.evaluate`")
+        raise KeyError(f"{name} has no entry in {METRICS_NAME}: re-run `python -m fcn_demo.training.evaluate`")
     # safe_open reads only the header: shapes and dtypes, not the tensors.
     with safe_open(vdir / "model.safetensors", framework="pt") as f:
         tensors = f.keys()  # a safe_open handle is not iterable itself
@@ -451,7 +451,7 @@ def published_files(root: Path) -> list[str]:
     v = verify(root)
     if not v.ok or v.unlisted:
         raise ValueError(
-            f"{root}: {v.describe()}; regenerate with `python -m fcn_demo.publish cards` + `python -m fcn_demo.manifest`"
+            f"{root}: {v.describe()}; regenerate with `python -m fcn_demo.training.publish cards` + `python -m fcn_demo.core.manifest`"
         )
     entries = read_manifest(root / MANIFEST_NAME)
     absent = [n for n in VARIANTS if not any(p.startswith(f"{n}/") for p in entries)]
@@ -474,7 +474,7 @@ def stage(root: Path, dest: Path, repo_id: str) -> list[str]:
 
 
 def preload_files(files: list[str]) -> list[str]:
-    """Of the uploaded ``files``, those the app pulls (:func:`fcn_demo.hub.pull_patterns`, matched
+    """Of the uploaded ``files``, those the app pulls (:func:`fcn_demo.core.hub.pull_patterns`, matched
     as snapshot_download matches them): what a Space preloads when it is built."""
     patterns = pull_patterns(list(VARIANTS))
     return sorted(f for f in files if any(fnmatch(f, p) for p in patterns))
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "cards":
             for path in write_cards(args.root, args.repo_id):
                 print(f"wrote {path}")
-            print(f"now refresh the manifest: python -m fcn_demo.manifest --root {args.root}")
+            print(f"now refresh the manifest: python -m fcn_demo.core.manifest --root {args.root}")
         elif args.cmd == "push":
             readme = None if args.no_pin else args.readme
             push(args.root, args.repo_id, args.revision, args.private, args.dry_run, args.out, readme=readme)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .i18n import text
+from fcn_demo.core.i18n import text
 
 MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
 # Long side / short side. The models run at a shorter side of about 256 px, so a 32x4000 strip (a few kB)
@@ -39,7 +39,7 @@ SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 class InputError(ValueError):
     """The input cannot be used; the message tells the user how to fix it.
 
-    Made with :meth:`say`, it also carries its phrase (``key`` in fcn_demo/web/i18n, ``fmt``), so
+    Made with :meth:`say`, it also carries its phrase (``key`` in fcn_demo/core/locales, ``fmt``), so
     the page can say it in the visitor's language (:meth:`text`); the message itself, what the API
     returns, is English. ``title``: the key of the heading the page shows over it.
     """

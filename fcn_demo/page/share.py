@@ -14,9 +14,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .data import CLASSES
-from .inputs import InputError
-from .views import VIEW_MODES
+from fcn_demo.core.data import CLASSES
+from fcn_demo.core.inputs import InputError
+from fcn_demo.page.views import VIEW_MODES
 
 MAPS_VIEWS = ("probability", "raw score")
 DEFAULTS = {"opacity": 0.55, "mode": "overlay", "cls": CLASSES.index("pet"), "maps": "probability"}

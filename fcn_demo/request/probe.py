@@ -26,12 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .i18n import class_name, join_and, listing, text
-from .models import get_variant
-from .runtime import autocast
+from fcn_demo.core.i18n import class_name, join_and, listing, text
+from fcn_demo.core.runtime import autocast
+from fcn_demo.models import get_variant
 
 if TYPE_CHECKING:
-    from .pipeline import Analyzer
+    from fcn_demo.request.analysis import Analyzer
 
 MASS = 0.9  # the effective field's radius holds this share of the gradient mass
 HEAT_SIGMA = 2.0  # Gaussian blur of the heat map, in working pixels
@@ -202,7 +202,7 @@ def probe(analyzer: Analyzer, rgb: np.ndarray, x: int, y: int) -> Probe:
 
 def sentence(x: int, y: int, work_size: tuple[int, int], models: dict[str, ModelProbe], lang: str = "en") -> str:
     """One sentence from the numbers: what the models say and how sure, how wide their theoretical
-    and effective fields are (in ``lang``, one of fcn_demo.i18n.LOCALES)."""
+    and effective fields are (in ``lang``, one of fcn_demo.core.i18n.LOCALES)."""
     if not models:
         return text(lang, "gen.probe.none", x=x, y=y)
     ms = list(models.values())

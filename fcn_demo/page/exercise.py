@@ -8,12 +8,12 @@ import html
 import numpy as np
 from PIL import Image
 
-from .data import CLASS_COLORS, CLASSES, resize_mask
-from .i18n import join_and, text
-from .metrics import image_metrics
-from .pipeline import Analysis
-from .views import empty, img_tag, score_labels
-from .viz import error_map, legend_html
+from fcn_demo.core.data import CLASS_COLORS, CLASSES, resize_mask
+from fcn_demo.core.i18n import join_and, text
+from fcn_demo.core.metrics import image_metrics
+from fcn_demo.page.views import empty, img_tag, score_labels
+from fcn_demo.page.viz import error_map, legend_html
+from fcn_demo.request.analysis import Analysis
 
 # The brush colours: the class colours of the overlays, so the painting reads like a mask.
 BRUSH = {

@@ -1,12 +1,12 @@
 """The page's lessons: ground truth, where the models disagree, their confidence, the learned
 upsampling, confusion matrices and a "what to notice" line computed from the current image.
 
-Like :mod:`fcn_demo.views`, every function here turns data into an HTML string: an
-:class:`~fcn_demo.pipeline.Analysis` (or None, before the first image), metrics.json's dict, or
+Like :mod:`fcn_demo.page.views`, every function here turns data into an HTML string: an
+:class:`~fcn_demo.request.analysis.Analysis` (or None, before the first image), metrics.json's dict, or
 the loaded models' upsampling weights. No model runs here and nothing here knows Gradio; the
 upsampling lesson applies ``conv_transpose2d`` to the weights alone, once at start-up. Every
 picture has alt text that names the model and the image. Every function takes ``lang`` (one of
-fcn_demo.i18n.LOCALES, English by default) and writes its words in that language.
+fcn_demo.core.i18n.LOCALES, English by default) and writes its words in that language.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .data import CLASSES
-from .i18n import class_name, join_and, listing, number, plural, sentences, text
-from .metrics import ConfusionMatrix, image_metrics
-from .models import VARIANTS
-from .models.fcn import bilinear_kernel
-from .pipeline import Analysis, ModelAnswer
-from .views import _stat, _title, empty, image_name, img_tag
-from .viz import _colormap, _fig_to_image, _figure, _swatch, legend_html, map_stride, overlay
+from fcn_demo.core.data import CLASSES
+from fcn_demo.core.i18n import class_name, join_and, listing, number, plural, sentences, text
+from fcn_demo.core.metrics import ConfusionMatrix, image_metrics
+from fcn_demo.models import VARIANTS
+from fcn_demo.models.fcn import bilinear_kernel
+from fcn_demo.page.views import _stat, _title, empty, image_name, img_tag
+from fcn_demo.page.viz import _colormap, _fig_to_image, _figure, _swatch, legend_html, map_stride, overlay
+from fcn_demo.request.analysis import Analysis, ModelAnswer
 
 BORDER = CLASSES.index("border")
 PET = CLASSES.index("pet")

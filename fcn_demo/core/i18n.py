@@ -1,10 +1,10 @@
 """The page's words in English, Simplified Chinese and Russian (the languages this demo's own
-source tutorials were written in), kept as data in ``web/i18n/<locale>.json``, one key per string.
+source tutorials were written in), kept as data in ``locales/<locale>.json``, one key per string.
 
 app.py hands the page's own keys to ``gr.I18n``, and the browser picks the language from its own
 settings; model and metric names (FCN-8s, mIoU, pool4) stay as they are in every language.
 
-The HTML the server generates per image (fcn_demo.views, .lessons, .exercise) takes a ``lang``
+The HTML the server generates per image (fcn_demo.page.views, .lessons, .exercise) takes a ``lang``
 (one of :data:`LOCALES`; app.py maps the browser's ``navigator.language`` with :func:`locale`) and
 reads its phrases from the same files, under keys starting with ``gen.``: whole sentences with
 ``str.format`` placeholders (``{model}``, ``{miou:.2f}``), so each language keeps its own word order.
@@ -19,7 +19,7 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
-FOLDER = Path(__file__).resolve().parent / "web" / "i18n"
+FOLDER = Path(__file__).resolve().parent / "locales"
 LOCALES = ("en", "zh-CN", "ru")
 GENERATED = "gen."  # the keys of the server's generated HTML (not handed to gr.I18n)
 _CJK_GAP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) (?=[\u3000-\u9fff\uff00-\uffef])")
@@ -38,7 +38,7 @@ def english(key: str) -> str:
 def page_translations() -> dict[str, dict[str, str]]:
     """What ``gr.I18n`` needs: the page's own keys, without the server's generated phrases, and one
     label per skip switch (``skip_<model>_<pool>``, from the registry and ``skip_switch``)."""
-    from .models import VARIANTS
+    from fcn_demo.models import VARIANTS
 
     out = {}
     for loc, t in translations().items():
@@ -114,7 +114,7 @@ def sentences(lang: str, *parts: str) -> str:
 
 def class_name(lang: str, cls: int | str) -> str:
     """A class's name in ``lang`` (background, pet, border); an unknown one as it is."""
-    from .data import CLASSES
+    from fcn_demo.core.data import CLASSES
 
     name = CLASSES[cls] if isinstance(cls, int) else cls
     key = f"{GENERATED}class.{name}"
@@ -136,7 +136,7 @@ def _note_patterns() -> list[tuple[re.Pattern, str]]:
 
 
 def note(lang: str, english: str) -> str:
-    """A note of fcn_demo.inputs (written in English, as the API returns it) in ``lang``; one without
+    """A note of fcn_demo.core.inputs (written in English, as the API returns it) in ``lang``; one without
     a translation stays as it is."""
     if lang != "en":
         for pattern, key in _note_patterns():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import CLASSES
+from fcn_demo.core.data import CLASSES
 
 
 class ConfusionMatrix:

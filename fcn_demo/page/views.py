@@ -1,4 +1,4 @@
-"""What each part of the page shows for an :class:`~fcn_demo.pipeline.Analysis`, as HTML and pictures.
+"""What each part of the page shows for an :class:`~fcn_demo.request.analysis.Analysis`, as HTML and pictures.
 
 No model runs here and nothing here knows Gradio: a view takes an analysis (or None, before the
 first image) plus the view's settings and returns an HTML string. Pictures are inlined as data
@@ -6,8 +6,8 @@ URLs in ``<img>`` tags, each with alt text that says what it shows ("FCN-8s mask
 over the photo"), so screen readers can tell the panels apart. The UI, the API and bench/speed.py
 all call these.
 
-Every view takes ``lang`` (one of fcn_demo.i18n.LOCALES, English by default) and writes its words in
-that language (fcn_demo.i18n); the API's JSON stays English.
+Every view takes ``lang`` (one of fcn_demo.core.i18n.LOCALES, English by default) and writes its words in
+that language (fcn_demo.core.i18n); the API's JSON stays English.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import lineage
-from .data import CLASS_COLORS, CLASSES, REPO_ROOT
-from .i18n import class_name, listing, note, plural, text
-from .metrics import image_metrics
-from .models import get_variant
-from .pipeline import Analysis, ModelAnswer
-from .probe import MASS, ModelProbe, Probe, sentence
-from .viz import error_map, field_picture, heatmaps, legend_html, overlay
+from fcn_demo.core import lineage
+from fcn_demo.core.data import CLASS_COLORS, CLASSES, REPO_ROOT
+from fcn_demo.core.i18n import class_name, listing, note, plural, text
+from fcn_demo.core.metrics import image_metrics
+from fcn_demo.models import get_variant
+from fcn_demo.page.viz import error_map, field_picture, heatmaps, legend_html, overlay
+from fcn_demo.request.analysis import Analysis, ModelAnswer
+from fcn_demo.request.probe import MASS, ModelProbe, Probe, sentence
 
 VIEW_MODES = ("overlay", "mask only", "error map")
 SCORE_LABELS = (("pixel acc", "pixel_acc"), ("mIoU", "miou"), ("border IoU", "border_iou"))
