@@ -1,0 +1,203 @@
+"""The architecture drawn: each model as blocks, read from the built model, as an inline SVG.
+
+The encoder runs left to right on the top row (VGG16's conv blocks and pools), the head and the
+decoder come back right to left on the bottom row, so FCNs and the U-Net share one U-shaped
+picture. Every block carries ``data-block`` (the layer's name) and, where the page has a view of
+it, ``data-map`` (the key of forward()'s teaching map) or ``data-skip`` (the ablation switch), so
+a click can open the matching view. Words a student reads go through :func:`core.i18n.text`;
+layer names (conv1, pool4, fc6 ...) are the code's and the paper's, the same in every language.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from torch import nn
+
+from fcn_demo.core.i18n import text
+from fcn_demo.models import UNet, get_variant
+from fcn_demo.models.unet import SKIP_TAPS
+
+ENCODER_COLOR = "#dbeafe"
+HEAD_COLOR = "#fef3c7"
+UP_COLOR = "#dcfce7"
+SKIP_COLOR = "#fce7f3"
+INK = "#111827"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One box of the drawing: its layer name, a short line under it, its kind, its stride."""
+
+    name: str
+    detail: str
+    kind: str  # encoder | pool | head | up | fuse | skip | io
+    stride: int
+    map_key: str | None = None  # forward()'s teaching map this block produces (opens the skip-map view)
+    skip: str | None = None  # the ablation switch it belongs to (a pool tap)
+    source: str | None = None  # the encoder block a skip reads (drawn as a dashed arrow)
+
+
+def _encoder(model: nn.Module, last: str) -> list[Block]:
+    """VGG16 up to ``last`` (a tap name), read from the backbone's own layers: each conv block with
+    its count of 3x3 convolutions and its width, each pool."""
+    blocks, stride, convs, width = [], 1, 0, 0
+    for i, layer in enumerate(model.backbone.features):
+        if isinstance(layer, nn.Conv2d):
+            convs, width = convs + 1, layer.out_channels
+        tap = model.backbone.taps.get(i)
+        if tap is None:
+            continue
+        if tap.startswith("pool"):
+            stride *= 2
+            blocks.append(Block(tap, "max 2x2", "pool", stride))
+        else:
+            blocks.append(Block(tap, f"3x3 conv x{convs}, {width}", "encoder", stride))
+            convs = 0
+        if tap == last:
+            break
+    return blocks
+
+
+def fcn_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Block]]:
+    """(top row, bottom row) of an FCN: the backbone, then fc6/fc7 as convolutions, score_fr, and
+    for each skip a 2x transposed convolution and a sum with the pool layer's 1x1 scores."""
+    top = [Block("input", text(lang, "gen.arch.image"), "io", 1), *_encoder(model, "pool5")]
+    k = model.head.fc6.kernel_size[0]
+    bottom = [
+        Block("fc6", f"{k}x{k} conv", "head", 32),
+        Block("fc7", "1x1 conv", "head", 32),
+        Block("score_fr", text(lang, "gen.arch.scores"), "head", 32, map_key="score_pool5"),
+    ]
+    stride = 32
+    for pool in model.skips:
+        stride //= 2
+        bottom.append(
+            Block("upscore2", text(lang, "gen.arch.transposed", k=model.upscore[pool].kernel_size[0]), "up", stride)
+        )
+        bottom.append(Block(f"score_{pool}", f"1x1 conv ({pool})", "skip", stride, map_key=f"score_{pool}", skip=pool,
+                            source=pool))  # fmt: skip
+        bottom.append(Block("+", text(lang, "gen.arch.sum"), "fuse", stride, map_key=f"fuse_{pool}", skip=pool))
+    bottom.append(Block("upsample", text(lang, "gen.arch.bilinear", factor=stride), "up", 1))
+    bottom.append(Block("output", text(lang, "gen.arch.mask"), "io", 1))
+    return top, bottom
+
+
+def unet_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Block]]:
+    """(top row, bottom row) of the U-Net: the encoder to pool4, the dilated bottleneck, then per
+    stage a 2x bilinear upsampling concatenated with the encoder block of that size, and two convs."""
+    top = [Block("input", text(lang, "gen.arch.image"), "io", 1), *_encoder(model, "pool4")]
+    d = [m[0].dilation[0] for m in model.center]
+    bottom = [
+        Block("center", f"3x3 conv, {text(lang, 'gen.arch.dilation')} {d[0]}, {d[1]}", "head", 16, map_key="stage16")
+    ]
+    for tap, stride in zip(SKIP_TAPS, (8, 4, 2, 1)):
+        bottom.append(Block("concat", text(lang, "gen.arch.concat", tap=tap), "skip", stride, source=tap))
+        bottom.append(Block(f"stage{stride}", "3x3 conv x2", "fuse", stride, map_key=f"stage{stride}"))
+    bottom.append(Block("output", text(lang, "gen.arch.mask"), "io", 1))
+    return top, bottom
+
+
+def blocks_of(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Block]]:
+    """The drawing's rows for a built model (its class says which drawing)."""
+    return unet_blocks(model, lang) if isinstance(model, UNet) else fcn_blocks(model, lang)
+
+
+FILL = {"encoder": ENCODER_COLOR, "pool": "#e0e7ff", "head": HEAD_COLOR, "up": UP_COLOR, "fuse": SKIP_COLOR,
+        "skip": SKIP_COLOR, "io": "#f3f4f6"}  # fmt: skip
+BOX_W, BOX_H, GAP, LANE_GAP, PAD = 124, 58, 12, 48, 8
+LINE_CHARS = 19  # a detail line wraps after about this many characters (11 px text in a 124 px box)
+
+
+def _lines(detail: str) -> list[str]:
+    """The detail text in at most two lines that fit a box (CJK has no spaces: cut by length)."""
+    words, lines = detail.split(" ") if " " in detail else [detail], [""]
+    for w in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(w) > LINE_CHARS:
+            lines.append(w)
+        else:
+            lines[-1] = f"{lines[-1]} {w}".strip()
+    if len(lines) == 1 and len(detail) > LINE_CHARS and " " not in detail:
+        lines = [detail[: len(detail) // 2], detail[len(detail) // 2 :]]
+    return lines[:2] if len(lines) <= 2 else [lines[0], " ".join(lines[1:])]
+
+
+def _box(b: Block, x: int, y: int) -> str:
+    attrs = [f'data-block="{html.escape(b.name)}"', f'data-stride="{b.stride}"']
+    if b.map_key:
+        attrs.append(f'data-map="{html.escape(b.map_key)}"')
+    if b.skip:
+        attrs.append(f'data-skip="{html.escape(b.skip)}"')
+    role = ' role="button" tabindex="0"' if b.map_key or b.skip else ""
+    label = html.escape(f"{b.name}: {b.detail}")
+    lines = _lines(b.detail)
+    detail = "".join(
+        f'<text x="{x + BOX_W // 2}" y="{y + 38 + 13 * i - 6 * (len(lines) - 1)}" text-anchor="middle" font-size="12" '
+        f'fill="{INK}">{html.escape(line)}</text>'
+        for i, line in enumerate(lines)
+    )
+    return (
+        f'<g class="arch-block" {" ".join(attrs)}{role} aria-label="{label}">'
+        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{FILL[b.kind]}" stroke="{INK}" stroke-width="1"/>'
+        f'<text x="{x + BOX_W // 2}" y="{y + 18}" text-anchor="middle" font-size="14" font-weight="600" fill="{INK}">{html.escape(b.name)}</text>'
+        f"{detail}</g>"
+    )  # fmt: skip
+
+
+def layout(
+    top: list[Block], bottom: list[Block], tall: bool
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int, int]:
+    """Box corners of the encoder lane and of the way back, and the drawing's size. Wide: the
+    encoder on the top row left to right, the way back on the bottom row right to left. Tall (a
+    phone): the encoder down the left column, the way back up the right one."""
+    n = max(len(top), len(bottom))
+    step = (BOX_W if not tall else BOX_H) + GAP
+    first = [(PAD + i * step, PAD) if not tall else (PAD, PAD + i * step) for i in range(len(top))]
+    back = PAD + (BOX_H if not tall else BOX_W) + LANE_GAP
+    second = [
+        (PAD + (n - 1 - i) * step, back) if not tall else (back, PAD + (n - 1 - i) * step) for i in range(len(bottom))
+    ]
+    long_side, short_side = PAD * 2 + n * step - GAP, back + (BOX_H if not tall else BOX_W) + PAD
+    return first, second, *((long_side, short_side) if not tall else (short_side, long_side))
+
+
+def _center(xy: tuple[int, int]) -> tuple[int, int]:
+    return xy[0] + BOX_W // 2, xy[1] + BOX_H // 2
+
+
+def _edge(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int, int, int]:
+    """From the side of box ``a`` facing box ``b`` to the side of ``b`` facing ``a``."""
+    (ax, ay), (bx, by) = _center(a), _center(b)
+    if abs(bx - ax) * BOX_H >= abs(by - ay) * BOX_W:  # mostly sideways
+        sx = BOX_W // 2 if bx > ax else -BOX_W // 2
+        return ax + sx, ay, bx - sx, by + (0 if ay == by else 0)
+    sy = BOX_H // 2 if by > ay else -BOX_H // 2
+    return ax, ay + sy, bx, by - sy
+
+
+def svg(name: str, model: nn.Module, lang: str = "en", tall: bool = False) -> str:
+    """The variant drawn as an SVG: wide (two rows) for a desk or projector, tall (two columns)
+    for a phone, where the same text then shows at full size."""
+    top, bottom = blocks_of(model, lang)
+    first, second, width, height = layout(top, bottom, tall)
+    parts = [_box(b, *xy) for b, xy in zip(top + bottom, first + second)]
+    for lane in (first, second):
+        parts += [_arrow(*_edge(a, b)) for a, b in zip(lane, lane[1:])]
+    parts.append(_arrow(*_edge(first[-1], second[0])))
+    where = {b.name: xy for b, xy in zip(top, first)}
+    parts += [_arrow(*_edge(where[b.source], xy), dashed=True) for b, xy in zip(bottom, second) if b.source in where]
+    title = html.escape(text(lang, "gen.arch.title", model=get_variant(name).title))
+    return (
+        f'<svg class="architecture {"tall" if tall else "wide"}" viewBox="0 0 {width} {height}" width="{width}" '
+        'style="max-width:100%;height:auto" '
+        f'role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
+        '<defs><marker id="arch-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
+        f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="{INK}"/></marker></defs>{"".join(parts)}</svg>'
+    )  # fmt: skip
+
+
+def _arrow(x1: int, y1: int, x2: int, y2: int, dashed: bool = False) -> str:
+    dash = ' stroke-dasharray="5,4"' if dashed else ""
+    return (f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{INK}" stroke-width="1.5"{dash} '
+            'marker-end="url(#arch-arrow)"/>')  # fmt: skip
