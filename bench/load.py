@@ -41,19 +41,17 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from appserver import ZEROGPU_ENV, start_app, stop_app
 from common import REPO, OtherLoad, warn_if_busy
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -64,8 +62,6 @@ from fcn_demo.training.evaluate import update_readme
 
 SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
 CLASS_SIZE = 60
-# As on a ZeroGPU Space: the stand-in `spaces` (tests/zerogpu) and the variable the Space sets.
-ZEROGPU_ENV = {"PYTHONPATH": str(REPO / "tests" / "zerogpu"), "SPACES_ZERO_GPU": "true"}
 
 
 @dataclass
@@ -117,55 +113,15 @@ def pct(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------------------- the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(
-    port: int, log_path: Path, timeout: float, sessions: int | None = None, extra: dict | None = None
-) -> subprocess.Popen:
-    """`python app.py` on 127.0.0.1:``port`` with the embedded weights; returns once it serves its page.
-    ``sessions``: Gradio's session cap (app.py's FCN_DEMO_SESSIONS), None for the app's default;
-    ``extra``: more environment (ZEROGPU_ENV)."""
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "FCN_DEMO_HUB": "0",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "TMPDIR": str(log_path.parent),  # uploads, Gradio's cache, exported masks: removed with the folder
-    }
+def start_server(log_path: Path, timeout: float, sessions: int | None = None, extra: dict | None = None):
+    """`python app.py` with the embedded weights (appserver.start_app); returns (process, url) once it
+    serves its page. ``sessions``: Gradio's session cap (app.py's FCN_DEMO_SESSIONS), None for the
+    app's default; ``extra``: more environment (ZEROGPU_ENV)."""
+    # TMPDIR: uploads, Gradio's cache, exported masks, all removed with the log's folder.
+    env = {"TMPDIR": str(log_path.parent), **(extra or {})}
     if sessions is not None:
         env["FCN_DEMO_SESSIONS"] = str(sessions)
-    env |= extra or {}
-    log = open(log_path, "wb")  # noqa: SIM115 (closed with the process, in stop_server)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    proc.log = log  # type: ignore[attr-defined]
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise TimeoutError(f"app.py did not serve its page within {timeout:.0f} s; see {log_path}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    proc.log.close()  # type: ignore[attr-defined]
+    return start_app(log_path, env, timeout)
 
 
 # ---------------------------------------------------------------------------- the requests
@@ -519,14 +475,14 @@ CLASS_NOTE = (
 
 def class_phase(args, work: Path) -> list[str]:
     """Phase 5 on its own server, as on ZeroGPU: the class's rows of the table."""
-    port = free_port()
     log = work / "server-zerogpu.log"
-    print(f"5. a class of {args.class_size}: python app.py as on ZeroGPU on 127.0.0.1:{port} (log: {log})", flush=True)
-    proc = start_server(port, log, args.startup_timeout, None, ZEROGPU_ENV)
+    print(f"5. a class of {args.class_size}: python app.py as on ZeroGPU (log: {log})", flush=True)
+    proc, url = start_server(log, args.startup_timeout, None, ZEROGPU_ENV)
+    print(f"   on {url}", flush=True)
     try:
-        alone, clicks, after = a_class(f"http://127.0.0.1:{port}/", args.class_size, args.request_timeout)
+        alone, clicks, after = a_class(f"{url}/", args.class_size, args.request_timeout)
     finally:
-        stop_server(proc)
+        stop_app(proc)
     rows = class_rows(args.class_size, alone, clicks, after)
     for row in rows:
         print(row, flush=True)
@@ -567,13 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = class_phase(args, work)
         print("\n" + "\n".join(["| Measure | Result |", "|---|---|", *rows]))
         return 0
-    port = free_port()
     n_uploads = (args.rounds * args.clients + 1) * args.requests + 8
     uploads = make_uploads(n_uploads, work, args.seed)
     deadline = time.perf_counter() + args.time_limit
-    print(f"starting python app.py on 127.0.0.1:{port} (log: {work / 'server.log'})", flush=True)
-    proc = start_server(port, work / "server.log", args.startup_timeout, args.sessions)
-    url = f"http://127.0.0.1:{port}/"
+    print(f"starting python app.py (log: {work / 'server.log'})", flush=True)
+    proc, url = start_server(work / "server.log", args.startup_timeout, args.sessions)
+    print(f"   on {url}", flush=True)
+    url += "/"
     rss = Rss(proc.pid)
     sampler = threading.Thread(target=rss.run, daemon=True)
     sampler.start()
@@ -604,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         bursts = burst(url, work, args.burst, min(args.request_timeout, 120))
     finally:
         rss.stop.set()
-        stop_server(proc)
+        stop_app(proc)
     klass = class_phase(args, work) if args.class_size else []
     phases["others"] = others.share()  # after the servers were waited for: their CPU time counts as ours
     for o in warm + single:

@@ -9,20 +9,15 @@ so they exercise the same code paths either way.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from appserver import free_port
 from fakes import REPO_ID, FakeHub, start_server, write_checkpoints
 
 from fcn_demo.core.data import default_root
@@ -41,6 +36,79 @@ atexit.register(shutil.rmtree, TEST_TMP, ignore_errors=True)
 
 # Two threads are all this machine (and CI) has; more would only oversubscribe.
 torch.set_num_threads(2)
+
+# Where the browser tests save their screenshots: a folder of the run's temp folder, gone after the
+# run, unless --screenshots DIR names another (python bench/screenshots.py: docs/screenshots/).
+SHOTS = Path(TEST_TMP) / "screenshots"
+KEEP_SHOTS = False
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="save the README's screenshots in DIR (default: none are kept; see bench/screenshots.py)")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global SHOTS, KEEP_SHOTS
+    if config.getoption("--screenshots"):
+        SHOTS, KEEP_SHOTS = Path(config.getoption("--screenshots")).resolve(), True
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------- nothing written into the tree
+
+_TREE, _WRITTEN = pytest.StashKey[dict | None](), pytest.StashKey[list[str]]()
+
+
+def tree_state(root: Path = REPO, exempt: Path | None = None) -> dict[str, tuple[int, int] | None] | None:
+    """Every file of ``root``'s work tree that git reports changed or untracked (ignored files aside),
+    with its size and modification time (None: deleted); None outside a git checkout. Files under
+    ``exempt`` are left out."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=all"], cwd=root,
+                             capture_output=True, check=True, timeout=60).stdout.decode()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    state, entries = {}, iter(out.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in "RC":  # a rename or copy: its old path follows
+            next(entries, None)
+        path = root / entry[3:]
+        if exempt is not None and path.is_relative_to(exempt):
+            continue
+        try:
+            st = path.stat()
+            state[entry[3:]] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            state[entry[3:]] = None
+    return state
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE] = tree_state(exempt=SHOTS)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A test run writes nothing into the work tree (screenshots come from their own command):
+    any file that changed during the run fails it."""
+    before = session.config.stash.get(_TREE, None)
+    after = tree_state(exempt=SHOTS) if before is not None else None
+    if after is None:
+        return
+    written = sorted(p for p in before.keys() | after.keys() if before.get(p, "new") != after.get(p, "new"))
+    if written:
+        session.config.stash[_WRITTEN] = written
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    written = config.stash.get(_WRITTEN, [])
+    if written:
+        terminalreporter.write_sep("=", "the test run wrote into the work tree", red=True)
+        terminalreporter.write_line("Tests must write under tmp_path; these files changed while they ran (or were")
+        terminalreporter.write_line("edited by someone else meanwhile): " + ", ".join(written))
 
 
 @pytest.fixture(scope="session")
@@ -90,41 +158,6 @@ def analyzer(loaded_models):
     return Analyzer({n: m.model for n, m in loaded_models.items()}, "cpu")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def app_process(log: Path, **env: str) -> Iterator[str]:
-    """`python app.py` as a visitor meets it (its own process, the embedded weights, no Hub) on a free
-    127.0.0.1 port, with ``env`` added to its environment; yields its URL, stops it after."""
-    port = _free_port()
-    env = {**os.environ, "FCN_DEMO_HUB": "0", "GRADIO_ANALYTICS_ENABLED": "False", **env,
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}  # fmt: skip
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def launch_app(loaded: dict):
     """The demo built around ``loaded`` (name -> LoadedModel), served in-process on 127.0.0.1 with the
     app's queue settings; returns (demo, url). The caller closes it with ``demo.close()``."""
@@ -132,7 +165,7 @@ def launch_app(loaded: dict):
 
     demo = app.build_demo(app.DemoState(loaded, "cpu"))
     demo.queue(default_concurrency_limit=2, max_size=app.QUEUE_SIZE)
-    kwargs = {**app.launch_kwargs(), "server_name": "127.0.0.1", "server_port": _free_port(), "quiet": True}
+    kwargs = {**app.launch_kwargs(), "server_name": "127.0.0.1", "server_port": free_port(), "quiet": True}
     _, url, _ = demo.launch(prevent_thread_lock=True, **kwargs)
     return demo, url
 

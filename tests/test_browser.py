@@ -2,7 +2,8 @@
 
 A student at a desk (1440x900), on a phone (390x844) and a class in front of a projector (1280x720):
 results that belong to the last click only, no sideways scrolling, results in view, axe-core's
-accessibility rules, the keyboard. Saves the screenshots the README shows to docs/screenshots/.
+accessibility rules, the keyboard. Takes the screenshots the README shows, kept only with
+--screenshots DIR (`python bench/screenshots.py` writes them into docs/screenshots/).
 Skips when Chromium or Playwright is missing; CI installs both (`apt-get install chromium
 chromium-driver`, `pip install -r requirements-dev.txt`).
 """
@@ -17,6 +18,7 @@ import zipfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,11 +30,11 @@ from fcn_demo.models import VARIANTS
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = REPO_ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # fmt: skip
 DESK, PHONE, PROJECTOR = {"width": 1440, "height": 900}, {"width": 390, "height": 844}, {"width": 1280, "height": 720}
 SAMPLES = [s.name for s in list_samples()]  # the gallery's order
+SHOTS = conftest.SHOTS  # where screenshots go (test_i18n and test_zerogpu take theirs there too)
 SAMPLE = "Bengal_193"  # the desk page's image (the README's screenshots)
 TITLES = {n: v.title for n, v in VARIANTS.items()}
 SKIP_NETS = [n for n, v in VARIANTS.items() if v.skips]
@@ -52,7 +54,6 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install chromium chromium-driver)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
@@ -80,6 +81,15 @@ def page(browser, app_url):
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def shoot(page, name: str, of=None, settle: int = 300, **kw) -> None:
+    """Save a screenshot of ``page`` (or of the locator ``of``) as SHOTS/``name`` after ``settle`` ms for
+    the last redraw, when the run keeps screenshots (--screenshots DIR); otherwise take none."""
+    if not conftest.KEEP_SHOTS:
+        return
+    page.wait_for_timeout(settle)
+    (of or page).screenshot(path=SHOTS / name, **kw)
 
 
 def pick(page, name: str) -> None:
@@ -202,8 +212,7 @@ def test_a_sample_fills_four_panels(page):
         assert img.get_attribute("alt") == f"{title} mask of {SAMPLE} over the photo"
         assert picture(img).std() > 10, f"{name} panel looks blank"
         assert "pixel acc" in page.locator(f"#panel-{name}").inner_text()
-    page.wait_for_timeout(500)
-    page.screenshot(path=SHOTS / "compare.png", full_page=True)
+    shoot(page, "compare.png", settle=500, full_page=True)
 
 
 def test_three_quick_clicks_show_only_the_last(page, app_url, tmp_path):
@@ -290,8 +299,7 @@ def test_error_map_toggle(page):
     for n in VARIANTS:
         assert np.abs(picture(panel_img(page, n)) - before[n]).mean() > 1, f"{n}: the error map looks like the overlay"
         assert "% of pixels wrong" in panel_img(page, n).get_attribute("alt")
-    page.wait_for_timeout(300)
-    page.locator("#panels").screenshot(path=SHOTS / "error_map.png")
+    shoot(page, "error_map.png", of=page.locator("#panels"))
     page.locator("#view-controls").get_by_role("radio", name="overlay", exact=True).check()
     wait_alts(page, MODEL_IMGS, "over the photo")
 
@@ -334,8 +342,7 @@ def test_skip_maps_tab(page):
     maps = page.locator("#maps-out img.heatmap-img")
     assert maps.count() == len(VARIANTS)
     assert all("for class pet" in a for a in texts_of(page, "#maps-out img"))
-    page.wait_for_timeout(300)
-    page.screenshot(path=SHOTS / "skip_maps.png", full_page=True)
+    shoot(page, "skip_maps.png", full_page=True)
     before = picture(maps.first)
     page.get_by_role("radio", name="border").check()
     wait_alts(page, "#maps-out img", "for class border")
@@ -355,8 +362,7 @@ def test_live_ablation(page):
     changed = (np.abs(picture(img) - before).max(axis=2) > 40).mean()
     assert changed > 0.01, f"switching pool4 off changed only {changed:.2%} of FCN-16s's picture"
     assert "switched off: pool4" in page.locator("#ablate-fcn16s").inner_text()
-    page.wait_for_timeout(300)
-    page.screenshot(path=SHOTS / "ablation.png", full_page=True)
+    shoot(page, "ablation.png", full_page=True)
     switch.check()
     wait_alts(page, "#ablate-fcn16s img", "with nothing switched off")
 
@@ -374,7 +380,7 @@ def test_training_replay_plays_in_the_browser(page):
     assert not label.inner_text().startswith("Epoch 0")
     assert requests == [], f"playback must not call the server: {requests}"
     page.locator("#replay .replay-play").click()  # pause
-    page.screenshot(path=SHOTS / "replay.png", full_page=True)
+    shoot(page, "replay.png", settle=0, full_page=True)
     tab(page, COMPARE)
 
 
@@ -385,8 +391,7 @@ def test_metrics_tab(page):
     page.wait_for_selector("#curves img")
     assert "FCN-8s" in page.locator("#provenance").inner_text()
     assert "FCN-8s" in page.locator("#metrics-table").inner_text()
-    page.wait_for_timeout(300)
-    page.screenshot(path=SHOTS / "metrics.png", full_page=True)
+    shoot(page, "metrics.png", full_page=True)
     tab(page, COMPARE)
 
 
@@ -407,7 +412,7 @@ def test_a_probe_shows_the_four_fields(page):
     fields = [picture(page.locator(f"#probe-out .panel:nth-of-type({i + 1}) img").first) for i in range(4)]
     assert all(f.std() > 5 for f in fields), "each field is drawn over the photo"
     page.locator("#probe-out").scroll_into_view_if_needed()
-    page.screenshot(path=SHOTS / "probe.png", full_page=True)
+    shoot(page, "probe.png", settle=0, full_page=True)
     tab(page, COMPARE)
 
 
@@ -422,8 +427,7 @@ def test_ground_truth_disagreement_and_what_to_notice(page):
     page.wait_for_function("() => document.querySelectorAll('#confidence-out img').length >= 4")
     assert "border" in page.locator("#confidence-out").inner_text()
     page.wait_for_selector("#upsampling img")
-    page.wait_for_timeout(300)
-    page.screenshot(path=SHOTS / "lessons.png", full_page=True)
+    shoot(page, "lessons.png", full_page=True)
     tab(page, COMPARE)
 
 
@@ -469,7 +473,7 @@ def test_the_exercise_grades_a_painted_mask(page):
     assert 0 < you < 1, rows[0]
     assert names(page.locator("#grade-out img").get_attribute("alt"), SAMPLE)
     page.locator("#grade-out").scroll_into_view_if_needed()
-    page.screenshot(path=SHOTS / "exercise.png", full_page=True)
+    shoot(page, "exercise.png", settle=0, full_page=True)
     tab(page, COMPARE)
 
 
@@ -502,7 +506,7 @@ def test_bad_upload_shows_a_message_and_the_page_keeps_working(page, tmp_path):
     page.wait_for_timeout(500)  # the message slides in
     box = message.bounding_box()
     assert box and box["y"] >= 0 and box["y"] + box["height"] <= DESK["height"], f"the message is out of view: {box}"
-    page.screenshot(path=SHOTS / "bad_input.png")
+    shoot(page, "bad_input.png", settle=0)
     pick(page, "american_bulldog_25")
 
 
@@ -528,8 +532,7 @@ def test_phone_no_sideways_scrolling_and_everything_reachable(browser, app_url):
         for c in above_tabs:
             reachable(pg, c, w)
         pg.evaluate("window.scrollTo(0, 0)")
-        pg.wait_for_timeout(300)
-        pg.screenshot(path=SHOTS / "phone.png", full_page=True)
+        shoot(pg, "phone.png", full_page=True)
         names = pg.eval_on_selector_all(
             "#tabs [role=tab], #tabs .overflow-dropdown button", "els => els.map(e => e.textContent.trim())"
         )
@@ -553,7 +556,7 @@ def test_projector_brings_the_results_into_view(browser, app_url):
         pick(pg, "Abyssinian_63")
         top = top_after_scrolling(pg, "#panels", h - 250)
         assert 0 <= top <= h - 250, f"after a click the panels start at y={top:.0f} of {h}"
-        pg.screenshot(path=SHOTS / "projector.png")
+        shoot(pg, "projector.png", settle=0)
 
 
 @pytest.mark.parametrize("viewport", [DESK, PHONE], ids=["1440x900", "390x844"])

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import app_process
+from appserver import running_app
 from PIL import Image
 
 from fcn_demo.core.samples import list_samples
@@ -88,7 +88,7 @@ def site(app_checkpoints, tmp_path_factory):
     with Image.open(list_samples()[0].image) as im:
         im.convert("RGB").crop((0, 0, 200, 160)).save(secret)
     log = root / "app.log"
-    with app_process(log, GRADIO_TEMP_DIR=str(uploads), TMPDIR=str(tmp)) as url:
+    with running_app(log, {"GRADIO_TEMP_DIR": str(uploads), "TMPDIR": str(tmp)}) as url:
         yield {"url": url, "uploads": uploads, "secret": secret, "log": log, "attacker": Attacker(url)}
 
 

@@ -1,0 +1,53 @@
+"""The README's screenshots, made on purpose: a test run writes nothing into the tree, this does.
+
+    python bench/screenshots.py                  # rewrites docs/screenshots/ (~6 minutes on 2 cores)
+    python bench/screenshots.py --out /tmp/shots # somewhere else, to look before replacing them
+    python bench/screenshots.py -- -x            # anything after -- goes to pytest
+
+It runs the tests that take them, in Debian's Chromium against the app on the embedded checkpoints,
+with ``--screenshots DIR``: the browser test (a desk's 1440x900, a projector's 1280x720, a phone's
+390x844), the queue of a busy ZeroGPU server at the three sizes, and the page in Chinese and
+Russian. The pictures are only kept when every one of those tests passed: a failed run leaves the
+old ones in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import REPO
+
+# The tests that take a screenshot (each saves it with test_browser.shoot).
+TESTS = [
+    "tests/test_browser.py",
+    "tests/test_zerogpu.py::test_a_waiting_visitor_sees_their_place_in_the_queue",
+    "tests/test_i18n.py::test_the_page_follows_the_browsers_language",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots", help="where the pictures go")
+    p.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="fcn-demo-shots-") as shots:
+        run = subprocess.run([sys.executable, "-m", "pytest", *TESTS, "--screenshots", shots, "-p",
+                              "no:cacheprovider", *args.pytest_args], cwd=REPO)  # fmt: skip
+        taken = sorted(Path(shots).glob("*.png"))
+        if run.returncode != 0 or not taken:
+            print(f"no screenshots written: pytest exited with {run.returncode}", file=sys.stderr)
+            return run.returncode or 1
+        args.out.mkdir(parents=True, exist_ok=True)
+        for path in taken:
+            shutil.copy2(path, args.out / path.name)
+    print(f"{len(taken)} screenshots in {args.out}: {', '.join(p.name for p in taken)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
