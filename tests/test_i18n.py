@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import html
+import json
+import pickle
 import re
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from test_lessons import make_analysis
 from fcn_demo.core import i18n
 from fcn_demo.core.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import exercise, lessons, views
+from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, parts, photo, probe, state
 from fcn_demo.request.probe import ModelProbe, Probe, sentence
 
 OTHERS = [loc for loc in i18n.LOCALES if loc != "en"]
@@ -63,11 +65,11 @@ def test_every_key_the_code_asks_for_exists():
     chrome = set(re.findall(r'\bT\("([a-z_]+)"\)', (REPO_ROOT / "app.py").read_text()))
     assert chrome and chrome <= set(page), sorted(chrome - set(page))
     # ... and the controls' choices and switches, shown in words, sent as the values the handlers read.
-    assert {f"mode_{m.replace(' ', '_')}" for m in views.VIEW_MODES} | {"maps_probability", "maps_raw"} <= set(page)
+    assert {f"mode_{m.replace(' ', '_')}" for m in state.VIEW_MODES} | {"maps_probability", "maps_raw"} <= set(page)
     assert all(page[f"class_{c}"] == c for c in ("background", "pet", "border"))
     assert page[i18n.switch_key("fcn16s", "pool4")] == "FCN-16s: pool4 skip"
     # Keys the code builds: the score labels, the layers' map captions (English = the registry's), ...
-    assert {f"gen.score.{k}" for _, k in views.SCORE_LABELS} <= set(en)
+    assert {f"gen.score.{k}" for _, k in parts.SCORE_LABELS} <= set(en)
     for v in VARIANTS.values():
         for spec in v.maps:
             assert en[f"gen.map.{spec.key}"] == spec.caption
@@ -93,26 +95,31 @@ def test_words_agree_with_their_numbers():
     assert i18n.text("xx", "gen.your_photo") == "your photo"  # an unknown language reads English
 
 
-def test_every_input_note_is_translated():
-    """Each note fcn_demo.core.inputs writes (in English: the API returns them) matches a phrase to translate."""
+def test_every_input_note_is_a_message_said_from_its_id():
+    """Each note fcn_demo.core.inputs writes is a Message (an id and values): English where the API
+    returns it, and said in every language from the id, not parsed back from the English."""
     tree = ast.parse((REPO_ROOT / "fcn_demo" / "core" / "inputs.py").read_text())
-    notes = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == "notes.append":
-            arg = node.args[0]
-            if isinstance(arg, ast.Constant):
-                notes.append(arg.value)
-            else:  # an f-string: its values as numbers
-                notes.append("".join(v.value if isinstance(v, ast.Constant) else "640" for v in arg.values))
-    assert len(notes) >= 8
-    for note in notes:
-        assert i18n.note("en", note) == note
+    calls = [node.args[0] for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and ast.unparse(node.func) == "notes.append"]  # fmt: skip
+    assert len(calls) >= 8
+    for arg in calls:
+        assert isinstance(arg, ast.Call) and ast.unparse(arg.func) == "Message", ast.unparse(arg)
+        key = arg.args[0].value
+        values = {kw.arg: 640 for kw in arg.keywords}
+        note = i18n.Message(key, **values)
+        assert note == i18n.text("en", key, **values) and i18n.say("en", note) == note
         for loc in OTHERS:
-            said = i18n.note(loc, note)
-            assert said != note and SCRIPT[loc].search(said), f"{loc}: no translation for {note!r}"
-    large = "Large image (5000x4000): processed at 1600x1280; downloaded masks are scaled back to 5000x4000."
+            said = i18n.say(loc, note)
+            assert said != note and SCRIPT[loc].search(said), f"{loc}: no translation for {key}"
+    large = i18n.Message("gen.note.large", w=5000, h=4000, dw=1600, dh=1280)
+    assert large == "Large image (5000x4000): processed at 1600x1280; downloaded masks are scaled back to 5000x4000."
     said = "Большое изображение (5000x4000): обработано в размере 1600x1280; скачанные маски масштабируются обратно до 5000x4000."
-    assert i18n.note("ru", large) == said
+    assert i18n.say("ru", large) == said
+    # A ZeroGPU worker sends its notes back pickled: they stay messages; the API's JSON gets the English.
+    back = pickle.loads(pickle.dumps(large))
+    assert isinstance(back, i18n.Message) and i18n.say("ru", back) == said
+    assert json.loads(json.dumps([large])) == [str(large)]
+    assert i18n.say("ru", "plain words") == "plain words"  # any other text stays as it is
 
 
 # ---------------------------------------------------------------------------- the server's HTML
@@ -146,21 +153,21 @@ def pages(a, lang: str) -> dict[str, str]:
     """Every view the server draws for the analysis ``a`` (and the empty states), in ``lang``."""
     names = list(a.models)
     out = {
-        "status": views.status(a, lang),
-        "panel": views.panel(a, "fcn8s", lang=lang),
-        "error map": views.panel(a, "fcn8s", mode="error map", lang=lang),
-        "ablation": views.ablation(a, "fcn8s", ("pool3",), lang),
-        "reference": views.reference(a, "fcn32s", lang),
-        "truth": lessons.ground_truth_panel(a, lang),
-        "disagreement": lessons.disagreement_panel(a, lang),
+        "status": photo.status(a, lang),
+        "panel": compare.panel(a, "fcn8s", lang=lang),
+        "error map": compare.panel(a, "fcn8s", mode="error map", lang=lang),
+        "ablation": ablation.ablation(a, "fcn8s", ("pool3",), lang),
+        "reference": ablation.reference(a, "fcn32s", lang),
+        "truth": compare.ground_truth_panel(a, lang),
+        "disagreement": compare.disagreement_panel(a, lang),
         "confidence": lessons.confidence_panels(a, names, lang),
-        "maps": views.skip_maps(a, names, 2, False, lang),
-        "probe": views.probe_panels(fake_probe(a), a.rgb, views.image_name(a, lang), lang),
-        "confusion": lessons.confusion_tables(None, a, lang),
+        "maps": maps.skip_maps(a, names, 2, False, lang),
+        "probe": probe.probe_panels(fake_probe(a), a.rgb, parts.image_name(a, lang), lang),
+        "confusion": metrics.confusion_tables(None, a, lang),
         **{f"notice {v}": lessons.notice(v, a, lang) for v in lessons.NOTICE_VIEWS},
-        "empty status": views.status(None, lang),
-        "empty panel": views.panel(None, "unet", lang=lang),
-        "empty probe": views.probe_panels(None, None, lang=lang),
+        "empty status": photo.status(None, lang),
+        "empty panel": compare.panel(None, "unet", lang=lang),
+        "empty probe": probe.probe_panels(None, None, lang=lang),
         "empty grade": exercise.grade(None, None, lang),
     }
     if a.gt is not None:
@@ -179,27 +186,27 @@ def test_views_speak_the_visitors_language(lang, sample):
         assert SCRIPT[lang].search(said), f"{what} in {lang} has no {lang} text: {said[:200]}"
         assert not english_words(said), f"{what} in {lang} keeps English words {english_words(said)}: {said[:300]}"
         assert page.count("<img") == english[what].count("<img")  # the same pictures: only the words differ
-    status = views.status(a, lang)
+    status = photo.status(a, lang)
     assert f'data-image="{a.label}"' in status  # what the page keys on stays the same in every language
 
 
 def test_english_is_the_default_and_unchanged():
     a = make_analysis()
-    assert views.status(a) == views.status(a, "en") and "Segmented sample <b>Bengal_1</b>" in views.status(a)
+    assert photo.status(a) == photo.status(a, "en") and "Segmented sample <b>Bengal_1</b>" in photo.status(a)
     assert lessons.notice("compare", a) == lessons.notice("compare", a, "en")
-    assert "background" in views.panel(a, "fcn8s") and "wrong pixel" in views.panel(a, "fcn8s", mode="error map")
+    assert "background" in compare.panel(a, "fcn8s") and "wrong pixel" in compare.panel(a, "fcn8s", mode="error map")
     p = fake_probe(a)
-    assert views.probe_panels(p, a.rgb, a.label) == views.probe_panels(p, a.rgb, a.label, "en")
+    assert probe.probe_panels(p, a.rgb, a.label) == probe.probe_panels(p, a.rgb, a.label, "en")
     assert p.sentence == sentence(5, 6, a.work_size, p.models, "en") and p.sentence.startswith("At (5, 6)")
 
 
 def test_class_names_translate_in_text_and_legends():
     a = make_analysis()
     for lang, names in (("zh-CN", ("背景", "宠物", "边界")), ("ru", ("фон", "питомец", "граница"))):
-        legend = views.panel(a, "fcn8s", lang=lang).split('class="legend"')[1]
+        legend = compare.panel(a, "fcn8s", lang=lang).split('class="legend"')[1]
         assert all(n in legend for n in names)
-        assert all(n in lessons.confusion_tables(None, a, lang) for n in names)
-        assert names[2] in visible(views.skip_maps(a, ["fcn8s"], 2, False, lang))
+        assert all(n in metrics.confusion_tables(None, a, lang) for n in names)
+        assert names[2] in visible(maps.skip_maps(a, ["fcn8s"], 2, False, lang))
 
 
 def test_trained_on_and_tables_in_each_language():
@@ -207,14 +214,14 @@ def test_trained_on_and_tables_in_each_language():
 
     history = type("H", (), {"trained_on": TRAINED_ON})()
     for lang in OTHERS:
-        said = visible(views.trained_on({"fcn8s": history}, lang))
+        said = visible(photo.trained_on({"fcn8s": history}, lang))
         assert SCRIPT[lang].search(said) and "Abyssinian" in said and str(TRAINED_ON.labelled_images) in said
-        assert SCRIPT[lang].search(visible(views.metrics_tables(None, lang)))
+        assert SCRIPT[lang].search(visible(metrics.metrics_tables(None, lang)))
     assert TRAINED_ON.sentence() == TRAINED_ON.sentence("en")
-    metrics = {"images": 7, "classes": ["background", "pet", "border"],
+    scores = {"images": 7, "classes": ["background", "pet", "border"],
                "models": {"fcn8s": {"title": "FCN-8s", "pixel_acc": 0.9, "mean_acc": 0.8, "miou": 0.7, "fwiou": 0.8,
                                     "iou": [0.9, 0.8, 0.4], "confusion": [[9, 1, 0], [1, 8, 1], [0, 2, 3]]}}}  # fmt: skip
-    zh = visible(views.metrics_tables(metrics, "zh-CN") + lessons.confusion_tables(metrics, None, "zh-CN"))
+    zh = visible(metrics.metrics_tables(scores, "zh-CN") + metrics.confusion_tables(scores, None, "zh-CN"))
     assert "边界 IoU" in zh and "测试集" in zh and not english_words(zh.replace("FW", ""))
 
 
@@ -227,13 +234,17 @@ def test_the_app_redraws_its_page_in_the_visitors_language(loaded_models):
 
     st = app.DemoState(loaded_models, "cpu")
     app.build_demo(st)
-    assert st.localize(None, "en") == ["en"] + [gr.skip()] * (len(st.blanks) + 4)
+    translated = st.views.translated
+    assert st.localize(None, "en") == ["en"] + [gr.skip()] * len(translated)
     lang, *zh = app.localized(st.localize)(None, "zh-TW")
-    assert lang == "zh-CN" and len(zh) == len(st.blanks) + 4
-    for page in zh:
-        assert CHINESE.search(visible(page)), visible(page)[:200]
+    assert lang == "zh-CN" and len(zh) == len(translated)
+    for view_id, page in zip(translated, zh):
+        assert CHINESE.search(visible(page)), (view_id, visible(page)[:200])
     lang, *later = st.localize(object(), "ru")
-    assert later[: len(st.blanks)] == [gr.skip()] * len(st.blanks) and CYRILLIC.search(later[-1])
+    drawn = [i for i, view_id in enumerate(translated) if view_id in st.views.outputs]
+    static = [i for i in range(len(translated)) if i not in drawn]
+    assert drawn and static
+    assert all(later[i] == gr.skip() for i in drawn) and all(CYRILLIC.search(later[i]) for i in static)
 
 
 def test_handlers_take_the_language_last_and_default_to_english(loaded_models):

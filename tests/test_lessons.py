@@ -1,4 +1,4 @@
-"""fcn_demo.page.lessons: ground truth, disagreement, confidence, the upsampling lesson, confusion tables
+"""The lessons of fcn_demo.page (compare, lessons, upsampling, metrics): ground truth, disagreement, confidence, the upsampling lesson, confusion tables
 and "what to notice", on tiny hand-built analyses (no model runs) and on freshly built FCNs."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 from fcn_demo.core.metrics import image_metrics
 from fcn_demo.models import build_model
 from fcn_demo.models.fcn import bilinear_kernel
-from fcn_demo.page import lessons
+from fcn_demo.page import compare, lessons, metrics, parts, upsampling
 from fcn_demo.request.analysis import Analysis, ModelAnswer, combos
 
 H, W = 32, 48
@@ -125,7 +125,7 @@ def upload():
 
 
 def test_ground_truth_panel_shows_the_trimap_with_its_shares(sample):
-    page = lessons.ground_truth_panel(sample)
+    page = compare.ground_truth_panel(sample)
     [(alt, picture)] = pictures(page)
     assert "Bengal_1" in alt and "Ground-truth" in alt
     band = (trimap() == 2).mean()
@@ -135,9 +135,9 @@ def test_ground_truth_panel_shows_the_trimap_with_its_shares(sample):
 
 
 def test_ground_truth_panel_for_uploads_and_before_any_image(upload):
-    page = lessons.ground_truth_panel(upload)
+    page = compare.ground_truth_panel(upload)
     assert "<img" not in page and "no ground truth for uploads" in page
-    assert "<img" not in lessons.ground_truth_panel(None) and "pick a sample" in lessons.ground_truth_panel(None)
+    assert "<img" not in compare.ground_truth_panel(None) and "pick a sample" in compare.ground_truth_panel(None)
 
 
 # ---------------------------------------------------------------------------- disagreement
@@ -152,21 +152,21 @@ def test_disagreement_marks_exactly_the_pixels_where_models_differ(is_sample):
     a.models["fcn16s"].mask[0, :2] = 1  # ... and three at these two
     differ = (trimap() == 2).copy()  # FCN-32s labels the band pet, the others border
     differ[0, :5] = True
-    page = lessons.disagreement_panel(a)
+    page = compare.disagreement_panel(a)
     [(alt, picture)] = pictures(page)
     assert f"{differ.sum():,} px" in page and f"({differ.mean():.0%})" in page
     assert f"{differ.sum():,}" in alt and a.label in alt
-    assert np.array_equal(np.all(picture == lessons.THREE_LABELS, -1), np.pad(np.ones((1, 2), bool), ((0, H - 1), (0, W - 2))))  # fmt: skip
-    marked = np.all(picture == lessons.TWO_LABELS, -1) | np.all(picture == lessons.THREE_LABELS, -1)
+    assert np.array_equal(np.all(picture == compare.THREE_LABELS, -1), np.pad(np.ones((1, 2), bool), ((0, H - 1), (0, W - 2))))  # fmt: skip
+    marked = np.all(picture == compare.TWO_LABELS, -1) | np.all(picture == compare.THREE_LABELS, -1)
     assert np.array_equal(marked, differ)
     assert ("on the border band" in page) == is_sample
 
 
 def test_disagreement_empty_states():
-    assert "<img" not in lessons.disagreement_panel(None)
+    assert "<img" not in compare.disagreement_panel(None)
     a = make_analysis()
     a.models = {"fcn8s": a.models["fcn8s"]}
-    assert "at least two models" in lessons.disagreement_panel(a)
+    assert "at least two models" in compare.disagreement_panel(a)
 
 
 # ---------------------------------------------------------------------------- confidence
@@ -205,19 +205,19 @@ def fcns():
 
 def test_bilinear_kernels_spread_one_cell_and_keep_a_flat_map_flat():
     w = bilinear_kernel(3, 4)
-    cell = lessons.one_cell(w, 1)
+    cell = upsampling.one_cell(w, 1)
     assert np.allclose(cell[3:7, 3:7], w[1, 1].numpy()) and cell.sum() == pytest.approx(4.0)
-    assert np.allclose(lessons.flat_response(w, 2), 1.0)
-    assert lessons.ripple(w, 0) == 0.0
+    assert np.allclose(upsampling.flat_response(w, 2), 1.0)
+    assert upsampling.ripple(w, 0) == 0.0
     scaled = w * 1.3  # louder, but every stride phase alike: no ripple
-    assert lessons.ripple(scaled, 0) == pytest.approx(0.0, abs=1e-6)
+    assert upsampling.ripple(scaled, 0) == pytest.approx(0.0, abs=1e-6)
     checker = w.clone()
     checker[0, 0, 0::2, 0::2] += 0.3  # one of the four output phases gets more: a 2x2 ripple
-    assert lessons.ripple(checker, 0) > lessons.RIPPLE_VISIBLE
+    assert upsampling.ripple(checker, 0) > upsampling.RIPPLE_VISIBLE
 
 
 def test_upsampling_lesson_on_the_bilinear_initialisation(fcns):
-    page = lessons.upsampling_lesson(fcns)
+    page = upsampling.upsampling_lesson(fcns)
     assert "checkerboard" not in page.lower()
     pics = pictures(page)
     assert len(pics) == 3, "FCN-16s: pool4; FCN-8s: pool4 and pool3"
@@ -229,7 +229,7 @@ def test_upsampling_lesson_finds_a_checkerboard_in_a_perturbed_kernel(fcns):
     with torch.no_grad():
         fcns["fcn8s"].upscore["pool3"].weight[2, 2, 1::2, 1::2] -= 0.25
     try:
-        page = lessons.upsampling_lesson(fcns)
+        page = upsampling.upsampling_lesson(fcns)
     finally:
         with torch.no_grad():
             fcns["fcn8s"].upscore["pool3"].weight.copy_(bilinear_kernel(3, 4))
@@ -241,7 +241,7 @@ def test_upsampling_lesson_finds_a_checkerboard_in_a_perturbed_kernel(fcns):
 
 
 def test_upsampling_lesson_without_skip_nets():
-    assert "neither is loaded" in lessons.upsampling_lesson({"unet": None})
+    assert "neither is loaded" in upsampling.upsampling_lesson({"unet": None})
 
 
 # ---------------------------------------------------------------------------- confusion tables
@@ -261,35 +261,35 @@ def fake_metrics(confusion: bool = True, ood: bool = False) -> dict:
 
 
 def test_confusion_tables_are_row_normalised_accessible_and_readable():
-    page = lessons.confusion_tables(fake_metrics())
+    page = metrics.confusion_tables(fake_metrics())
     assert page.count("<caption>") == 4 and "Test split: 298 photos" in page
     assert "90.0%" in page and "8.0%" in page and "70.0%" in page and "25.0%" in page
     assert page.count('<th scope="col">') == 16 and page.count('<th scope="row">') == 12
     assert page.count("no pixels") == 12, "a class absent from the ground truth has no rates, not 0%"
     for bg, fg in re.findall(r"background:rgb\(([\d,]+)\);color:rgb\(([\d,]+)\)", page):
-        ratio = lessons.contrast(tuple(map(int, bg.split(","))), tuple(map(int, fg.split(","))))
+        ratio = metrics.contrast(tuple(map(int, bg.split(","))), tuple(map(int, fg.split(","))))
         assert ratio >= 4.5, (bg, fg, ratio)
-    dark, _ = lessons.cell_colors(1.0)
-    assert lessons.cell_colors(1.0)[1] == (255, 255, 255) and lessons.cell_colors(0.0)[1] == (0, 0, 0)
-    assert dark == lessons.CONFUSION_BLUE
+    dark, _ = metrics.cell_colors(1.0)
+    assert metrics.cell_colors(1.0)[1] == (255, 255, 255) and metrics.cell_colors(0.0)[1] == (0, 0, 0)
+    assert dark == metrics.CONFUSION_BLUE
 
 
 def test_confusion_tables_ood_and_old_metrics():
-    assert "Breeds never trained on: 8 photos" in lessons.confusion_tables(fake_metrics(ood=True))
-    assert "75.0%" in lessons.confusion_tables(fake_metrics(ood=True))
-    old = lessons.confusion_tables(fake_metrics(confusion=False))
+    assert "Breeds never trained on: 8 photos" in metrics.confusion_tables(fake_metrics(ood=True))
+    assert "75.0%" in metrics.confusion_tables(fake_metrics(ood=True))
+    old = metrics.confusion_tables(fake_metrics(confusion=False))
     assert "<table" not in old and "predates" in old and "python -m fcn_demo.training.evaluate" in old
-    assert "not been evaluated" in lessons.confusion_tables(None)
+    assert "not been evaluated" in metrics.confusion_tables(None)
 
 
 def test_confusion_tables_for_the_current_sample_and_uploads(sample, upload):
-    page = lessons.confusion_tables(None, sample)
+    page = metrics.confusion_tables(None, sample)
     assert "This sample: Bengal_1" in page and page.count("<caption>") == 4
     band = trimap() == 2
     # FCN-32s labels the whole border band pet: that row reads 0% / 100% / 0%.
     fcn32 = page[page.index("FCN-32s · Bengal_1") :].split("</table>")[0]
     assert re.search(r"border</th><td[^>]*>0\.0%</td><td[^>]*>100\.0%</td><td[^>]*>0\.0%", fcn32), band.sum()
-    assert "no confusion matrix of its own" in lessons.confusion_tables(fake_metrics(), upload)
+    assert "no confusion matrix of its own" in metrics.confusion_tables(fake_metrics(), upload)
 
 
 # ---------------------------------------------------------------------------- what to notice
@@ -321,7 +321,7 @@ def test_notice_ablation_counts_the_changed_pixels(sample):
     assert f"FCN-16s without pool4 changes {one:.1%} of the pixels" in text
     assert f"FCN-8s without pool3 changes {one:.1%}" in text
     default = lessons.notice("ablation", sample)
-    assert f"FCN-8s without pool4 and pool3 would change {lessons._pct(2 * one)}" in default
+    assert f"FCN-8s without pool4 and pool3 would change {parts.pct(2 * one)}" in default
     mi = sample.models["fcn8s"].ablation_metrics[("pool3", "pool4")]["miou"]
     assert f"(mIoU 1.00 → {mi:.2f})" in default
 
@@ -354,11 +354,11 @@ def test_notice_rejects_unknown_views_and_waits_for_an_image(sample):
 
 
 def test_every_picture_of_every_lesson_has_alt_text(sample, upload, fcns):
-    pages = [lessons.upsampling_lesson(fcns), lessons.confusion_tables(fake_metrics(ood=True), sample)]
+    pages = [upsampling.upsampling_lesson(fcns), metrics.confusion_tables(fake_metrics(ood=True), sample)]
     for a in (sample, upload, None):
         pages += [
-            lessons.ground_truth_panel(a),
-            lessons.disagreement_panel(a),
+            compare.ground_truth_panel(a),
+            compare.disagreement_panel(a),
             lessons.confidence_panels(a, list(TITLES)),
         ]
     assert sum(len(pictures(p)) for p in pages) == 3 + 1 + 1 + 4 + 1 + 4

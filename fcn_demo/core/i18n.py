@@ -4,7 +4,7 @@ source tutorials were written in), kept as data in ``locales/<locale>.json``, on
 app.py hands the page's own keys to ``gr.I18n``, and the browser picks the language from its own
 settings; model and metric names (FCN-8s, mIoU, pool4) stay as they are in every language.
 
-The HTML the server generates per image (fcn_demo.page.views, .lessons, .exercise) takes a ``lang``
+The HTML the server generates per image (the tab modules of fcn_demo.page) takes a ``lang``
 (one of :data:`LOCALES`; app.py maps the browser's ``navigator.language`` with :func:`locale`) and
 reads its phrases from the same files, under keys starting with ``gen.``: whole sentences with
 ``str.format`` placeholders (``{model}``, ``{miou:.2f}``), so each language keeps its own word order.
@@ -121,25 +121,32 @@ def class_name(lang: str, cls: int | str) -> str:
     return text(lang, key) if key in translations()["en"] else name
 
 
-@functools.cache
-def _note_patterns() -> list[tuple[re.Pattern, str]]:
-    """English input notes as patterns: (regex with a group per placeholder, the key)."""
-    out = []
-    for key, template in translations()["en"].items():
-        if key.startswith(f"{GENERATED}note."):
-            regex, seen = "", set()
-            for i, part in enumerate(re.split(r"\{(\w+)\}", template)):
-                regex += re.escape(part) if i % 2 == 0 else f"(?P={part})" if part in seen else f"(?P<{part}>.+?)"
-                seen.add(part)
-            out.append((re.compile(f"^{regex}$"), key))
-    return out
+class Message(str):
+    """A phrase by its message id and values: it reads as its English text (the API's JSON and the
+    logs get English), and :func:`say` writes it in any language, from the id, not from the English.
+
+        notes.append(Message("gen.note.large", w=5000, h=4000, dw=1600, dh=1280))
+    """
+
+    key: str
+    values: dict
+
+    def __new__(cls, key: str, **values) -> Message:
+        said = super().__new__(cls, text("en", key, **values))
+        said.key, said.values = key, values
+        return said
+
+    def __reduce__(self):  # pickles as its id and values (a ZeroGPU worker sends notes back)
+        return _message, (self.key, self.values)
+
+    def text(self, lang: str) -> str:
+        return text(lang, self.key, **self.values)
 
 
-def note(lang: str, english: str) -> str:
-    """A note of fcn_demo.core.inputs (written in English, as the API returns it) in ``lang``; one without
-    a translation stays as it is."""
-    if lang != "en":
-        for pattern, key in _note_patterns():
-            if m := pattern.match(english):
-                return text(lang, key, **m.groupdict())
-    return english
+def _message(key: str, values: dict) -> Message:
+    return Message(key, **values)
+
+
+def say(lang: str, said: str) -> str:
+    """``said`` in ``lang``: a :class:`Message` from its id and values; any other text as it is."""
+    return said.text(lang) if isinstance(said, Message) else said

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fcn_demo.core.i18n import text
+from fcn_demo.core.i18n import Message, text
 
 MIN_SIDE = 32  # below this the stride-32 nets have less than one cell of output
 # Long side / short side. The models run at a shorter side of about 256 px, so a 32x4000 strip (a few kB)
@@ -120,27 +120,27 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
         if mode == "F":
             lo, hi = float(arr.min()), float(arr.max())
             arr = (arr - lo) / (hi - lo or 1.0) * 255
-            notes.append("Floating-point image: rescaled to 0-255 for display and inference.")
+            notes.append(Message("gen.note.float"))
         else:
             arr = arr / 257 if arr.max() > 255 else arr
-            notes.append("16-bit image: reduced to 8 bits per channel (the models see 8-bit photos).")
+            notes.append(Message("gen.note.bits16"))
         gray = Image.fromarray(np.clip(arr.round(), 0, 255).astype(np.uint8), "L")
-        notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+        notes.append(Message("gen.note.gray"))
         return gray.convert("RGB")
     if mode == "CMYK":
-        notes.append("CMYK image (print colours): converted to RGB; colours may look slightly off.")
+        notes.append(Message("gen.note.cmyk"))
         return im.convert("RGB")
     if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
         rgba = (im.convert("LA") if mode == "La" else im).convert("RGBA")  # PIL has no La -> RGBA
         if rgba.getextrema()[3][0] < 255:
-            notes.append("Transparent areas were filled with white.")
+            notes.append(Message("gen.note.alpha"))
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         rgb = Image.alpha_composite(bg, rgba).convert("RGB")
         if mode in ("LA", "La"):
-            notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+            notes.append(Message("gen.note.gray"))
         return rgb
     if mode in ("L", "1"):
-        notes.append("Grayscale image: the models were trained on colour photos, so expect weaker masks.")
+        notes.append(Message("gen.note.gray"))
     return im.convert("RGB")
 
 
@@ -169,7 +169,7 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     _check_size(w, h)
     try:  # everything that reads pixel data or metadata past the header (PNG's getexif() decodes the image)
         if getattr(im, "is_animated", False):
-            notes.append(f"Animated {im.format} image: the first frame is used.")
+            notes.append(Message("gen.note.animated", format=im.format))
             im.seek(0)
         orientation = im.getexif().get(0x0112, 1)  # EXIF orientation: phones store portraits rotated
         # Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale decode when the image is far bigger than needed.
@@ -187,13 +187,13 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
         w, h = im.size
-        notes.append("Rotated upright using the photo's EXIF orientation.")
+        notes.append(Message("gen.note.exif"))
     rgb = _to_rgb(im, notes)
     dw, dh = _display_size(w, h)
     if rgb.size != (dw, dh):
         rgb = rgb.resize((dw, dh), Image.LANCZOS, reducing_gap=3.0)
     if (dw, dh) != (w, h):
-        notes.append(f"Large image ({w}x{h}): processed at {dw}x{dh}; downloaded masks are scaled back to {w}x{h}.")
+        notes.append(Message("gen.note.large", w=w, h=h, dw=dw, dh=dh))
     return rgb, (h, w)
 
 
@@ -207,7 +207,7 @@ def _from_array(arr: np.ndarray, notes: list[str]) -> Image.Image:
         arr = arr[..., 0]
     if arr.dtype == np.uint16:
         arr = arr / 257
-        notes.append("16-bit image: reduced to 8 bits per channel (the models see 8-bit photos).")
+        notes.append(Message("gen.note.bits16"))
     elif arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise InputError("The image array contains NaN or infinite values.")

@@ -1,17 +1,19 @@
-"""The paint-and-grade exercise: a student paints the pet (and, if they like, its border) on a
-sample, and is graded against the ground truth beside the four models. No model runs here."""
+"""The Exercise tab: a student paints the pet (and, if they like, its border) on a sample, and is
+graded against the ground truth beside the four models. No model runs here."""
 
 from __future__ import annotations
 
-import html
-
+import gradio as gr
 import numpy as np
 from PIL import Image
 
 from fcn_demo.core.data import CLASS_COLORS, CLASSES, resize_mask
 from fcn_demo.core.i18n import join_and, text
 from fcn_demo.core.metrics import image_metrics
-from fcn_demo.page.views import empty, img_tag, score_labels
+from fcn_demo.page.html import empty, escape, img_tag
+from fcn_demo.page.layout import T
+from fcn_demo.page.metrics import metrics_table
+from fcn_demo.page.parts import score_labels
 from fcn_demo.page.viz import error_map, legend_html
 from fcn_demo.request.analysis import Analysis
 
@@ -21,6 +23,20 @@ BRUSH = {
     CLASSES.index("border"): CLASS_COLORS[CLASSES.index("border")],
 }
 BRUSH_HEX = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH.values()]
+
+
+def layout(ui) -> None:
+    gr.Markdown(T("exercise_text"))
+    ui.slot("exercise")
+    ui.add("grade", gr.Button(T("grade"), variant="primary", elem_id="grade"))
+    ui.slot("exercise-grade")
+
+
+def editor(view_id: str, value=None) -> gr.ImageEditor:
+    """The canvas: the sample to paint on, with the class colours as the only brushes."""
+    return gr.ImageEditor(value, type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False,
+                          brush=gr.Brush(colors=BRUSH_HEX, color_mode="fixed", default_size=14),
+                          label=T("your_mask"), elem_id=view_id, height=420)  # fmt: skip
 
 
 def student_mask(editor_value: dict | None, size: tuple[int, int]) -> np.ndarray | None:
@@ -55,23 +71,16 @@ def grade(a: Analysis | None, painted: np.ndarray | None, lang: str = "en") -> s
         return empty(text(lang, "gen.exercise.no_paint"))
     mine = image_metrics(painted, a.gt)
     rows = [(text(lang, "gen.exercise.you"), mine)] + [(m.title, m.metrics) for m in a.models.values() if m.metrics]
-    labels = score_labels(lang)
-    head = "".join(f'<th scope="col">{html.escape(k)}</th>' for k, _ in labels)
-    body = "".join(
-        f"<tr><th scope='row'>{html.escape(who)}</th>" + "".join(f"<td>{m[v]:.3f}</td>" for _, v in labels) + "</tr>"
-        for who, m in rows
-    )
+    columns = [(k, lambda m, v=v: m[v]) for k, v in score_labels(lang)]
     beaten = [who for who, m in rows[1:] if mine["miou"] > m["miou"]]
     if beaten:
         verdict = text(lang, "gen.exercise.beats", miou=mine["miou"], models=join_and(lang, beaten))
     else:
         verdict = text(lang, "gen.exercise.below", miou=mine["miou"], model=rows[1][0], ref=rows[1][1]["miou"])
     alt = text(lang, "gen.alt.your_errors", image=a.label, wrong=float((painted != a.gt).mean()))
+    caption, who = text(lang, "gen.exercise.caption", image=a.label), text(lang, "gen.exercise.who")
     return (
-        f'<div class="notice">{html.escape(verdict)}</div>'
-        f'<table class="data"><caption>{html.escape(text(lang, "gen.exercise.caption", image=a.label))}</caption>'
-        f'<thead><tr><th scope="col">{html.escape(text(lang, "gen.exercise.who"))}</th>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
+        f'<div class="notice">{escape(verdict)}</div>{metrics_table(caption, rows, columns, who)}'
         f"<figure class='panel-figure'>{img_tag(error_map(a.rgb, painted, a.gt), alt, cls='panel-img')}</figure>"
         f"{legend_html(True, lang)}"
     )

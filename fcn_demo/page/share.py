@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from fcn_demo.core.data import CLASSES
 from fcn_demo.core.inputs import InputError
-from fcn_demo.page.views import VIEW_MODES
+from fcn_demo.page.state import MAPS_VIEWS, VIEW_MODES, Settings
 
-MAPS_VIEWS = ("probability", "raw score")
-DEFAULTS = {"opacity": 0.55, "mode": "overlay", "cls": CLASSES.index("pet"), "maps": "probability"}
+# What a link leaves out: the settings record's defaults.
+DEFAULTS = {"opacity": Settings.opacity, "mode": Settings.mode, "cls": Settings.cls, "maps": Settings.maps}
 
 
 @dataclass
@@ -31,6 +31,10 @@ class Link:
     cls: int
     maps: str
     switches: list[bool]  # one per (model, skip) switch, in the page's order: True = on
+
+    def settings(self) -> Settings:
+        """The view settings the link names."""
+        return Settings(self.opacity, self.mode, self.cls, self.maps, tuple(self.switches))
 
 
 def parse(query: dict[str, str], samples: list[str], skips: list[tuple[str, str]], tabs: list[str]) -> Link | None:

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from fcn_demo.core import lineage
 from fcn_demo.core.checkpoint import HISTORY_NAME, TrainingHistory
 from fcn_demo.core.data import CLASS_COLORS, CLASSES
+from fcn_demo.core.display import DIM_LIFT, DIM_SCALE
 from fcn_demo.core.i18n import class_name, text
 from fcn_demo.models import VARIANTS
 
@@ -51,7 +52,7 @@ def error_map(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.nda
     if pred.shape != target.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {target.shape} differ in size")
     gray = image.astype(np.float32).mean(-1, keepdims=True)
-    out = np.repeat(gray * 0.45 + 40, 3, axis=-1)
+    out = np.repeat(gray * DIM_SCALE + DIM_LIFT, 3, axis=-1)
     wrong = pred != target
     out[wrong] = out[wrong] * 0.15 + np.array(ERROR_COLOR, dtype=np.float32) * 0.85
     return out.round().clip(0, 255).astype(np.uint8)

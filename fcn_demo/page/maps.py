@@ -1,0 +1,93 @@
+"""The Maps tab: every model's teaching maps (its score maps at their own strides, from the
+registry's MapSpecs), one row a model, coloured as a class's probability or raw score."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from fcn_demo.core.data import CLASSES
+from fcn_demo.core.i18n import class_name, listing, sentences, text, translations
+from fcn_demo.core.metrics import image_metrics
+from fcn_demo.models import get_variant
+from fcn_demo.page.compare import skip_family
+from fcn_demo.page.html import empty, escape, img_tag
+from fcn_demo.page.layout import T
+from fcn_demo.page.parts import image_name, pct
+from fcn_demo.page.state import MAPS_VIEWS, Settings
+from fcn_demo.page.viz import heatmaps, map_stride
+from fcn_demo.request.analysis import Analysis
+
+
+def layout(ui) -> None:
+    gr.Markdown(T("maps_text"))
+    with gr.Row():
+        ui.add("cls", gr.Radio([(T(f"class_{c}"), i) for i, c in enumerate(CLASSES)], value=Settings.cls,
+                               label=T("class"), elem_id="cls"))  # fmt: skip
+        words = [(T("maps_probability"), MAPS_VIEWS[0]), (T("maps_raw"), MAPS_VIEWS[1])]
+        ui.add("prob", gr.Radio(words, value=Settings.maps, label=T("show"), elem_id="prob", info=T("maps_info")))
+    ui.slot("maps")
+
+
+def caption(lang: str, key: str, english: str) -> str:
+    """A teaching map's caption (the registry's MapSpec.caption, in English) in ``lang``."""
+    return text(lang, f"gen.map.{key}") if lang != "en" else english
+
+
+def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool, lang: str = "en") -> str:
+    """Every model's teaching maps, one row a model, at each map's own stride. The pictures' own
+    captions stay English (the drawing font has Latin letters only); their alt texts follow ``lang``."""
+    if a is None:
+        return empty(text(lang, "gen.maps.empty"))
+    rows = []
+    for name in names:
+        m = a.models.get(name)
+        if m is None:
+            continue
+        v = get_variant(name)
+        maps = [(s.key, s.caption, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
+        picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title)
+        alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
+                   what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
+                   captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
+        rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img"))
+    return f'<div class="heatmaps" data-image="{escape(a.label)}">{"".join(rows)}</div>'
+
+
+def cells_to_pixels(scores: np.ndarray, work_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """A map's winning class per display pixel, one square per cell (as the maps view draws it)."""
+    stride = map_stride(scores.shape[-2:], work_hw)
+    mh, mw = scores.shape[-2:]
+    h, w = size
+    ys = np.minimum((np.arange(h) + 0.5) / h * work_hw[0] // stride, mh - 1).astype(int)
+    xs = np.minimum((np.arange(w) + 0.5) / w * work_hw[1] // stride, mw - 1).astype(int)
+    return scores.astype(np.float32).argmax(0)[ys[:, None], xs[None, :]].astype(np.uint8)
+
+
+def notice_maps(a: Analysis, lang: str = "en", **_) -> str:
+    # The finest skip net tells the story best, then any model with more than one map.
+    family = skip_family(a.models)[::-1]
+    with_maps = [n for n in [*family, *(n for n in a.models if n not in family)] if len(a.models[n].maps) >= 2]
+    name = with_maps[0] if with_maps else next((n for n in a.models if a.models[n].maps), None)
+    image = image_name(a, lang)
+    if name is None:
+        return text(lang, "gen.notice.maps_none", image=image)
+    m = a.models[name]
+    specs = [s for s in get_variant(name).maps if s.key in m.maps and not s.additive]
+    coarse, fine = m.maps[specs[0].key], m.maps[specs[-1].key]
+    what = specs[0].caption.split(" (")[0].removesuffix(" alone")  # "pool5", "bottleneck"
+    layer = text(lang, f"gen.layer.{what}") if f"gen.layer.{what}" in translations()["en"] else what
+    (ch, cw), (fh, fw) = coarse.shape[-2:], fine.shape[-2:]
+    alone = cells_to_pixels(coarse, a.work_size, a.size)
+    said = {"layer": layer, "model": m.title, "image": image, "ch": ch, "cw": cw}
+    if len(specs) > 1:
+        grid = text(lang, "gen.notice.maps_grid_finest", **said, fh=fh, fw=fw, ratio=fh * fw / (ch * cw))
+    else:
+        grid = text(lang, "gen.notice.maps_grid", **said)
+    said["changed"] = pct(float((alone != m.mask).mean()))
+    if a.gt is not None and m.metrics:
+        alone_miou = image_metrics(alone, a.gt)["miou"]
+        differs = text(lang, "gen.notice.maps_differs_miou", **said, alone=alone_miou, full=m.metrics["miou"])
+    else:
+        differs = text(lang, "gen.notice.maps_differs", **said)
+    return sentences(lang, grid, differs)
