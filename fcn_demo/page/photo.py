@@ -26,11 +26,13 @@ def layout(ui) -> None:
                                          label="Samples", show_label=False, columns=4, height="auto",
                                          allow_preview=False, object_fit="cover", elem_id="samples", buttons=[]))  # fmt: skip
             ui.slot("status")
+            # The masks' zip, sent when the download asks for it (saved by the browser, never shown).
+            ui.add("mask-zip", gr.File(visible="hidden", elem_id="mask-zip"))
             with gr.Row(elem_id="share-row"):
                 ui.add("share", gr.Button(T("share"), size="sm", elem_id="share", scale=0, min_width=200))
                 ui.add("share-url", gr.Textbox(show_label=False, placeholder=T("share_placeholder"), interactive=False,
                                                buttons=["copy"], elem_id="share-url", scale=1, info=T("share_info")))  # fmt: skip
-    with gr.Group(visible=False):  # the API endpoints' own components, and the file a download sends
+    with gr.Group(visible=False):  # the API endpoints' own components
         for name, component in (
             ("api-in", gr.Image(type="filepath", label="image")),
             ("api-masks", gr.File(file_count="multiple")),
@@ -40,7 +42,6 @@ def layout(ui) -> None:
             ("api-y", gr.Number(label="y")),
             ("api-probe-json", gr.JSON()),
             ("api-probe", gr.Button()),
-            ("mask-zip", gr.File()),
         ):
             ui.add(name, component)
 
