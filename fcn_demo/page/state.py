@@ -107,6 +107,7 @@ class Views:
         ids = [v.id for v in self.views]
         if len(set(ids)) != len(ids):
             raise ValueError(f"two views share an id: {sorted(i for i in ids if ids.count(i) > 1)}")
+        self.by_id = {v.id: v for v in self.views}
         self.skips = tuple(skips)
         self.translations: dict[str, dict[str, Any]] = {}  # language -> view id -> its blank in it
 
@@ -114,7 +115,7 @@ class Views:
         return iter(self.views)
 
     def __getitem__(self, view_id: str) -> View:
-        return next(v for v in self.views if v.id == view_id)
+        return self.by_id[view_id]
 
     # ------------------------------------------------------------ the derived id lists
 
