@@ -12,8 +12,15 @@ import gradio as gr
 
 from fcn_demo.models import VARIANTS
 from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe
+from fcn_demo.page.api import probe_summary
 from fcn_demo.page.layout import html
+from fcn_demo.page.metrics import provenance
+from fcn_demo.page.probe import probe_panels
 from fcn_demo.page.state import Drawing, View, Views
+
+# Where these lived before the page was split by tab (tests/test_probe.py and test_lineage.py import
+# them from here); new code imports them from their tab's module.
+__all__ = ["describe", "notice", "probe_panels", "probe_summary", "provenance"]
 
 
 def notice(d: Drawing, view: str, **kw) -> str:
