@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{statistics.median(near):.1%} | {ms[0][0].field_px} | {statistics.median(boxes):.0%} | "
               f"{sum(m.winner == BORDER for m, _ in ms)}/{len(ms)} | "
               f"{statistics.median(float(m.probs[BORDER]) for m, _ in ms):.2f} |")  # fmt: skip
-    print(f"\nWorking size: shorter side {analyzer.short} px. Ground truth at the probed pixels: "
+    print(f"\nWorking size: shorter side {analyzer.preprocess.short_side} px. Ground truth at the probed pixels: "
           + ", ".join(sorted({c for *_, c, _ in rows})) + ".")  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from common import REPO, OtherLoad, warn_if_busy
 
 from fcn_demo.core.hub import HubConfig, load_models
 from fcn_demo.core.inputs import DISPLAY_MAX_SIDE, MAX_ASPECT, load_input
-from fcn_demo.core.runtime import autocast_dtype, cpu_name, pick_device, working_size
+from fcn_demo.core.runtime import autocast_dtype, cpu_name, pick_device
 from fcn_demo.core.samples import list_samples
 from fcn_demo.request.analysis import GPU_COLD_S, GPU_S_PER_MPX, Analyzer
 from fcn_demo.training.evaluate import update_readme
@@ -102,7 +102,7 @@ def measure(repeat: int) -> list[dict]:
                 t = time.perf_counter()
                 fn()
                 warm.append(time.perf_counter() - t)
-            h, w = working_size(*image.size, an.short, an.multiple)
+            h, w = an.preprocess.working_size(*image.size)
             rows.append({"image": label, "upload": SIZES[label], "work": (w, h), "kind": kind, "cold": first,
                          "warm": statistics.median(warm), "requested": requested})  # fmt: skip
             print(f"{label:32s} {kind:8s} cold {first:6.2f} s  warm {rows[-1]['warm']:6.2f} s  requests {requested} s",

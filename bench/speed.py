@@ -47,8 +47,9 @@ from fcn_demo.core.runtime import autocast, autocast_dtype, cpu_name, keep_freed
 from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
 from fcn_demo.request.export import MaskFiles
+from fcn_demo.training.config import recipe_config
 from fcn_demo.training.evaluate import update_readme
-from fcn_demo.training.train import make_model, recipe_config, train_step
+from fcn_demo.training.steps import make_model, train_step
 
 
 def app_state(device):
@@ -167,7 +168,7 @@ HEAP_TRAIN = recipe_config("unet", epochs=1, init="random")  # the step heap_eff
 
 def training_step(cfg, device, dtype, channels_last: bool = True):
     """A function running one optimisation step of ``cfg``'s recipe (frozen blocks as trained) on a
-    fixed random batch through train.py's own train_step; the U-Net's parent is the embedded FCN-8s."""
+    fixed random batch through training's own train_step; the U-Net's parent is the embedded FCN-8s."""
     gen = torch.Generator().manual_seed(0)
     img = torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen)
     mask = torch.randint(0, 3, (cfg.batch_size, cfg.crop, cfg.crop), generator=gen)

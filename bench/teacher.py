@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from common import validation_sets  # (also puts the repo on sys.path)
 
 from fcn_demo.core.metrics import ConfusionMatrix
-from fcn_demo.core.runtime import autocast_dtype, pick_device, working_size
+from fcn_demo.core.preprocess import Preprocess, restore, shared
+from fcn_demo.core.runtime import autocast_dtype, pick_device
 from fcn_demo.training.evaluate import load_checkpoint
 from fcn_demo.training.pseudo import teacher_probs
 
@@ -34,11 +34,10 @@ def score(models, scales, dataset, device, dtype) -> dict:
     cm = ConfusionMatrix(3)
     kept = {t: [0, 0] for t in THRESHOLDS}  # threshold -> [kept pixels, right kept pixels]
     total = 0
+    prep = shared(Preprocess.of(m) for m in models)
     for img, mask in dataset:
         h, w = img.shape[-2:]
-        size = working_size(h, w, models[0].working_short_side, models[0].size_multiple)
-        x = F.interpolate(img[None], size=size, mode="bilinear", antialias=True)
-        prob = F.interpolate(teacher_probs(models, x, device, dtype, scales), size=(h, w), mode="bilinear")[0]
+        prob = restore(teacher_probs(models, prep.to_working(img[None]), device, dtype, scales), (h, w))[0]
         conf, label = prob.max(0)
         cm.update(label.numpy(), mask.numpy())
         right = label == mask

@@ -12,15 +12,17 @@ chosen by). The test split is never read.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from common import validation_sets  # (also puts the repo on sys.path)
 
+from fcn_demo.core.preprocess import Preprocess
 from fcn_demo.core.runtime import autocast_dtype, pick_device
 from fcn_demo.models import VARIANTS
 from fcn_demo.training.evaluate import confusion_per_image, load_checkpoint, metrics_from
-from fcn_demo.training.train import selection_score
+from fcn_demo.training.progress import selection_score
 
 
 def main() -> None:
@@ -36,14 +38,13 @@ def main() -> None:
     print(f"{'model':8s} {'size':>5s} {'seen':>10s} {'unseen':>7s} {'mean':>7s}")
     for name in args.models.split(","):
         model = load_checkpoint(args.checkpoints, name, device)
-        shipped = model.working_short_side
+        shipped = Preprocess.of(model)
         for size in sizes:
-            model.working_short_side = size
-            m = {k: metrics_from(confusion_per_image(model, d, device, dtype))["miou"] for k, d in sets.items()}
-            mark = "  (config.json)" if size == shipped else ""
+            prep = replace(shipped, short_side=size)
+            m = {k: metrics_from(confusion_per_image(model, d, device, dtype, prep))["miou"] for k, d in sets.items()}
+            mark = "  (config.json)" if size == shipped.short_side else ""
             mean = selection_score({"val_miou": m["seen"], "ood_miou": m["unseen"]})
             print(f"{name:8s} {size:5d} {m['seen']:10.3f} {m['unseen']:7.3f} {mean:7.3f}{mark}", flush=True)
-        model.working_short_side = shipped
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from fcn_demo.training.evaluate import (
     ood_table,
     training_table,
 )
-from fcn_demo.training.train import REPLAY_SIZE
+from fcn_demo.training.loop import REPLAY_SIZE
 
 SIZE_BUDGET = 120_000_000  # bytes, the whole checkpoints/ folder
 N_IMAGES = 4  # test images re-evaluated here (the full split: python -m fcn_demo.training.evaluate)

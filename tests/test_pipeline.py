@@ -79,7 +79,7 @@ def test_ablations_from_the_score_maps_equal_a_forward_pass_without_the_skips(sa
     m = a.models["fcn8s"]
     x = analyzer.work_tensor(sample_image.rgb)[0]
     for drops in combos(("pool4", "pool3")):
-        out = run_model(model, x, "cpu", None, short=None, drop_skips=drops)["out"]
+        out = run_model(model, x, "cpu", None, drop_skips=drops)["out"]
         logits = torch.nn.functional.interpolate(out, size=sample_image.size, mode="bilinear", align_corners=False)
         again = logits.argmax(1)[0].numpy()
         assert (m.ablations[drops] == again).mean() > 0.999, drops

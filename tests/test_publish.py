@@ -20,8 +20,8 @@ from safetensors.torch import save_file
 from fcn_demo.core import hub, manifest
 from fcn_demo.core.data import REPO_ROOT
 from fcn_demo.models import VARIANTS
-from fcn_demo.training import publish
-from fcn_demo.training.train import recipe_config
+from fcn_demo.training import card_facts, cards, publish
+from fcn_demo.training.config import recipe_config
 
 TITLES = {"fcn32s": "FCN-32s", "unet": "U-Net"}
 
@@ -65,7 +65,7 @@ def _metric_values(card: str, split: str) -> dict:
 
 
 def test_front_matter_and_model_index_come_from_metrics_json(root):
-    card = publish.variant_card(root, "fcn32s")
+    card = cards.variant_card(root, "fcn32s")
     meta = _front_matter(card)
     assert meta["license"] == "cc-by-sa-4.0"
     assert meta["datasets"] == ["oxford-iiit-pet"]
@@ -87,7 +87,7 @@ def test_front_matter_and_model_index_come_from_metrics_json(root):
 
 
 def test_body_has_attribution_training_and_metrics_from_the_files(root):
-    card = publish.variant_card(root, "fcn32s")
+    card = cards.variant_card(root, "fcn32s")
     for text in [
         "Parkhi",
         '"Cats and Dogs", CVPR 2012',
@@ -110,7 +110,7 @@ def test_body_has_attribution_training_and_metrics_from_the_files(root):
 
 
 def test_card_says_what_the_model_was_trained_on_and_shows_the_ood_table(root):
-    card = publish.variant_card(root, "fcn32s")
+    card = cards.variant_card(root, "fcn32s")
     assert f"Trained on {TRAINED_ON.sentence()}." in card
     assert "Abyssinian 90, Bengal 90, american bulldog 90" in card  # per-breed counts
     assert "2,040 photos of 3 other breeds" in card and "`unet (sha256 0123456789ab)`" in card
@@ -131,7 +131,7 @@ def test_card_follows_the_files(root):
     h["config"]["start"] = None  # a round from the backbone
     h["trained_on"]["labelled_breeds"] = {"Bengal": 12}
     (root / "unet" / "history.json").write_text(json.dumps(h))
-    card = publish.variant_card(root, "unet")
+    card = cards.variant_card(root, "unet")
     assert "4321 s (72.0 min)" in card
     assert "python -m fcn_demo.training.train --model all --epochs 5 --init imagenet --start none" in card
     assert "official trainval split: Bengal 12;" in card
@@ -150,7 +150,7 @@ def test_an_old_history_and_metrics_json_still_make_a_card(root):
     (root / "fcn32s" / "history.json").write_text(json.dumps(h))
     metrics = json.loads((root / "metrics.json").read_text())
     del metrics["ood"], metrics["breeds"]
-    card = publish.variant_card(root, "fcn32s", metrics)
+    card = cards.variant_card(root, "fcn32s", metrics)
     assert "Trained on 270 labelled photos of 3 breeds (Abyssinian, Bengal, american bulldog)." in card
     assert "No unlabelled photos" in card and "validation mIoU on the trainval carve-out" in card
     assert "Out-of-distribution" not in card and "semi-supervised" not in _front_matter(card)["tags"]
@@ -162,7 +162,7 @@ def test_write_cards_and_repo_card(root):
     assert written == [root / "fcn32s" / "README.md", root / "unet" / "README.md", root / "README.md"]
     assert _front_matter(written[1].read_text())["model-index"][0]["name"] == "U-Net"
     top = written[2].read_text()
-    assert top == publish.repo_card(root, "org/name")
+    assert top == cards.repo_card(root, "org/name")
     meta = _front_matter(top)
     # one model-index entry per model, each with its test and ood results
     assert [(e["name"], [r["dataset"]["split"] for r in e["results"]]) for e in meta["model-index"]] == [
@@ -175,14 +175,14 @@ def test_write_cards_and_repo_card(root):
 def test_missing_inputs_say_what_to_run(root):
     (root / "metrics.json").unlink()
     with pytest.raises(FileNotFoundError, match="python -m fcn_demo.training.evaluate"):
-        publish.variant_card(root, "fcn32s")
+        cards.variant_card(root, "fcn32s")
     with pytest.raises(FileNotFoundError, match="python -m fcn_demo.training.train"):
-        publish.read_facts(root, "fcn16s", metrics={"models": {}})
+        card_facts.read_facts(root, "fcn16s", metrics={"models": {}})
     assert publish.main(["cards", "--root", str(root)]) == 1
 
 
 def test_nan_is_not_a_number_in_the_card():
-    assert publish._pct(float("nan")) == "n/a" and not publish._finite(math.inf)
+    assert card_facts.pct(float("nan")) == "n/a" and not card_facts.finite(math.inf)
 
 
 # --- the upload (staged from the tiny real checkpoints of conftest's ``ckpts``) ------------------

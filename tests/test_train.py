@@ -11,19 +11,9 @@ from PIL import Image
 
 from fcn_demo.core.data import PetSegmentation, read_split, train_transform
 from fcn_demo.core.runtime import autocast_dtype
-from fcn_demo.models import build_model
-from fcn_demo.training.train import (
-    RECIPES,
-    ROUND_RECIPES,
-    TrainConfig,
-    dice_loss,
-    ema_update,
-    epoch_crop,
-    lr_lambda,
-    make_model,
-    recipe_config,
-    train_step,
-)
+from fcn_demo.models import VARIANTS, build_model
+from fcn_demo.training.config import TrainConfig, epoch_crop, recipe_config
+from fcn_demo.training.steps import dice_loss, ema_update, lr_lambda, make_model, train_step
 
 
 def test_one_training_step(data_root, tmp_path):
@@ -72,11 +62,9 @@ def test_dice_loss_is_zero_when_right_and_high_when_wrong():
 
 
 def test_recipes_cover_the_registry_and_flags_override_them():
-    from fcn_demo.models import VARIANTS
-
-    assert set(RECIPES) == set(VARIANTS)
+    unet = VARIANTS["unet"]
     cfg = recipe_config("unet", seed=3)
-    assert cfg.epochs == RECIPES["unet"]["epochs"] and cfg.dice_weight == RECIPES["unet"]["dice_weight"]
+    assert cfg.epochs == unet.recipe["epochs"] and cfg.dice_weight == unet.recipe["dice_weight"]
     assert cfg.seed == 3 and recipe_config("unet", epochs=2).epochs == 2
     assert recipe_config("fcn32s").dice_weight == 0.0
 
@@ -88,8 +76,8 @@ def test_a_round_starts_each_model_from_its_own_previous_weights(tmp_path):
     previous = build_model("fcn16s", working_short_side=224)
     previous.save_pretrained(tmp_path / "fcn16s")
     cfg = recipe_config("fcn16s", start=str(tmp_path), init="random")
-    assert set(ROUND_RECIPES) == set(RECIPES) and cfg.epochs == ROUND_RECIPES["fcn16s"]["epochs"]
-    assert recipe_config("fcn16s", start=None).epochs == RECIPES["fcn16s"]["epochs"]
+    assert cfg.epochs == VARIANTS["fcn16s"].round_recipe["epochs"] != VARIANTS["fcn16s"].recipe["epochs"]
+    assert recipe_config("fcn16s", start=None).epochs == VARIANTS["fcn16s"].recipe["epochs"]
     model, fresh = make_model(cfg, tmp_path / "elsewhere")  # no parent needed: it starts from itself
     assert fresh == set() and model.working_short_side == 224  # its config travels with it
     for name, w in model.state_dict().items():
@@ -99,7 +87,7 @@ def test_a_round_starts_each_model_from_its_own_previous_weights(tmp_path):
 
 
 def test_a_round_that_beats_nothing_keeps_the_previous_files(tmp_path):
-    from fcn_demo.training.train import beats_its_start, folder_files, keep_previous_round
+    from fcn_demo.training.progress import beats_its_start, folder_files, keep_previous_round
 
     def row(epoch, val, ood):
         return {"epoch": epoch, "val_miou": val, "ood_miou": ood}
@@ -155,8 +143,8 @@ def test_the_weight_average_moves_a_step_towards_the_trained_weights_and_rounds_
     ema_update(avg, model, decay=0.0)  # no memory: the trained weights themselves
     for k, v in avg.state_dict().items():
         assert torch.equal(v, model.state_dict()[k]), k
-    assert all(recipe_config(v, start="checkpoints").ema_decay > 0 for v in ROUND_RECIPES)
-    assert all(recipe_config(v, start=None).ema_decay == 0 for v in RECIPES)  # round 1 as it was run
+    assert all(recipe_config(v, start="checkpoints").ema_decay > 0 for v in VARIANTS)
+    assert all(recipe_config(v, start=None).ema_decay == 0 for v in VARIANTS)  # round 1 as it was run
 
 
 def _tiny_pet_folder(root, names, size=48, split=None):
@@ -192,7 +180,7 @@ def _bytes_and_curves(folder):
 def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     """The extra set's breeds train beside trainval and its held-out breeds judge; --resume: a run
     stopped in its second epoch and resumed ends byte for byte as one that never stopped."""
-    import fcn_demo.training.train as tr
+    import fcn_demo.training.loop as tr
 
     monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
     cfg = _tiny_config(tmp_path, epochs=2)
@@ -228,7 +216,7 @@ def test_extra_breeds_train_and_an_interrupted_training_resumes_to_the_same_resu
 
 
 def test_stop_after_ends_early_and_the_history_says_so(tmp_path, monkeypatch):
-    import fcn_demo.training.train as tr
+    import fcn_demo.training.loop as tr
 
     monkeypatch.setattr(tr, "REPLAY_INDICES", (0, 1))
     h = tr.train(_tiny_config(tmp_path, epochs=3), tmp_path / "out", stop_after=1)

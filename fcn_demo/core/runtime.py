@@ -14,14 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-# Inference resizes the image so its shorter side is this many pixels (the scale the models were
-# trained at: crops of images whose shorter side was 256) and maps the logits back to full size.
-WORKING_SHORT_SIDE = 256
-# Working sizes are rounded to multiples of the FCNs' output stride. The score maps then tile the
-# input exactly, and photos of similar shape share one working size. That matters on the CPU:
-# oneDNN builds and caches compiled kernels per layer and input shape (up to 1024 kernels), so
-# every new size cost build time and held about 0.25 MiB per model until the cache was full.
-SIZE_MULTIPLE = 32
+# The working size's constants and rule live in fcn_demo.core.preprocess; these names stay importable here.
+from fcn_demo.core.preprocess import SIZE_MULTIPLE, WORKING_SHORT_SIDE, Preprocess, restore, working_size  # noqa: F401
 
 
 def pick_device() -> torch.device:
@@ -118,40 +112,27 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def working_size(h: int, w: int, short: int = WORKING_SHORT_SIDE, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
-    """(h, w) scaled so the shorter side is about ``short``, each side a multiple of ``multiple``."""
-    s = short / min(h, w)
-    return tuple(multiple * max(1, round(v * s / multiple)) for v in (h, w))
-
-
 @torch.inference_mode()
 def run_model(
     model: torch.nn.Module,
     image: torch.Tensor,
     device: torch.device,
     dtype: torch.dtype | None = None,
-    short: int | None | str = "model",
+    preprocess: Preprocess | None = None,
     **forward_kwargs,
 ) -> dict[str, torch.Tensor]:
-    """Run ``model`` on one image (3, H, W) float [0, 1]: resized to the working size, all outputs
-    returned in fp32 on the CPU, ``out`` upsampled back to (H, W).
+    """Run ``model`` on one image (3, H, W) float [0, 1]: resized to its working size, all outputs
+    returned in fp32 on the CPU, ``out`` mapped back to (H, W).
 
-    ``short``: the working size's shorter side; "model" (default) reads the model's own
-    ``working_short_side``/``size_multiple`` (its config.json), None runs at the given size."""
+    ``preprocess``: the working-size rule; default the model's own record (its config.json)."""
     h, w = image.shape[-2:]
-    x = image.unsqueeze(0).to(device)
-    multiple = getattr(model, "size_multiple", SIZE_MULTIPLE)
-    if short == "model":
-        short = getattr(model, "working_short_side", WORKING_SHORT_SIDE)
-    if short:
-        size = working_size(h, w, short, multiple)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    x = x.contiguous(memory_format=torch.channels_last)
+    prep = Preprocess.of(model) if preprocess is None else preprocess
+    x = prep.to_working(image.unsqueeze(0).to(device)).contiguous(memory_format=torch.channels_last)
     with autocast(device, dtype):
         out = model(x, **forward_kwargs)
     out = {k: v.float().cpu() for k, v in out.items()}
     if out["out"].shape[-2:] != (h, w):  # the model ran at a working size: map back
-        out["out"] = F.interpolate(out["out"], size=(h, w), mode="bilinear", align_corners=False)
+        out["out"] = restore(out["out"], (h, w))
     return out
 
 

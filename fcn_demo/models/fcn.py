@@ -148,6 +148,10 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
         out["out"] = score
         return out
 
+    def refuse(self, out: dict[str, torch.Tensor], drop_skips: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        """:meth:`fuse` again from the score maps in ``out`` (forward()'s dict), without ``drop_skips``."""
+        return self.fuse(out["score_pool5"], {pool: out[f"score_{pool}"] for pool in self.skips}, drop_skips)
+
     def receptive_field(self, key: str = "out") -> ReceptiveField:
         """The theoretical receptive field of the map ``key`` of forward()'s dict (default the
         output), from layer arithmetic alone: the union of its paths. pool5 -> fc6 -> score_fr,

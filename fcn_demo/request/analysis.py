@@ -19,6 +19,7 @@ pictures and words without touching a model.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -29,15 +30,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fcn_demo.core.data import CLASSES
-from fcn_demo.core.inputs import PreparedImage, load_input
+from fcn_demo.core.inputs import InputError, PreparedImage, load_input
 from fcn_demo.core.metrics import image_metrics
-from fcn_demo.core.runtime import autocast, autocast_dtype, working_size
+from fcn_demo.core.preprocess import Preprocess, restore, shared
+from fcn_demo.core.runtime import autocast, autocast_dtype
 from fcn_demo.core.samples import match_ground_truth
 from fcn_demo.models import get_variant
+from fcn_demo.request.derived import Disagreement, disagreement
 from fcn_demo.request.probe import Probe, probe
 
 CACHE_SIZE = 24  # analyses kept in the server process (a few MB each), shared by all visitors
@@ -110,6 +112,11 @@ class Analysis:
         """How the views name the image: the sample's name, or "your photo"."""
         return self.sample or "your photo"
 
+    @functools.cached_property
+    def disagreement(self) -> Disagreement:
+        """Where the models' masks differ: computed on first use, once per request."""
+        return disagreement({n: m.mask for n, m in self.models.items()}, self.gt)
+
     def no_pet(self) -> bool:
         """Whether every model found (almost) no pet: likely not a cat or dog at all."""
         return bool(self.models) and all(
@@ -129,23 +136,18 @@ class Analyzer:
         self.models = dict(models)
         self.device = torch.device(device)
         self.dtype = autocast_dtype(self.device)
-        # Every model reads its working size from its own config (see fcn_demo.core.checkpoint).
-        sizes = {(m.working_short_side, m.size_multiple) for m in self.models.values()}
-        if len(sizes) > 1:
-            raise ValueError(f"the models were trained at different working sizes: {sorted(sizes)}")
-        self.short, self.multiple = sizes.pop() if sizes else (256, 32)
+        # Every model's working size comes from its own config (fcn_demo.core.preprocess); they must share one.
+        self.preprocess: Preprocess = shared(Preprocess.of(m) for m in self.models.values())
 
     def work_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """``rgb`` at the working size the models were trained at, (1, 3, h, w) float [0, 1], channels_last."""
-        x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255)[None]
-        size = working_size(*rgb.shape[:2], self.short, self.multiple)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        return x.to(self.device).contiguous(memory_format=torch.channels_last)
+        return self.preprocess.input_tensor(rgb, self.device)
 
     def warmup(self) -> None:
         """One forward per model at a typical working size, so the first visitor does not pay the
         one-time kernel set-up. (Not on ZeroGPU: there the server process runs no model.)"""
-        rgb = np.zeros((self.short, self.short * 4 // 3, 3), dtype=np.uint8)  # a landscape photo
+        short = self.preprocess.short_side
+        rgb = np.zeros((short, short * 4 // 3, 3), dtype=np.uint8)  # a landscape photo
         self.analyze(PreparedImage(rgb, rgb.shape[:2], "warmup"), None, None)
 
     @torch.inference_mode()
@@ -154,13 +156,11 @@ class Analyzer:
         t0 = time.perf_counter()
         with autocast(self.device, self.dtype):
             out = model(x)
-            fused = {}
-            if variant.skips:  # the ablations: the same score maps, fused without some skips
-                sides = {p: out[f"score_{p}"] for p in variant.skips}
-                fused = {drops: model.fuse(out["score_pool5"], sides, drops)["out"] for drops in combos(variant.skips)}
+            # The ablations: the same score maps, fused without some skips.
+            fused = {drops: model.refuse(out, drops)["out"] for drops in combos(variant.skips)}
 
         def upsample(logits: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+            return restore(logits.float(), size)
 
         def to_mask(logits: torch.Tensor) -> np.ndarray:
             return upsample(logits).argmax(1)[0].to(torch.uint8).cpu().numpy()
@@ -200,12 +200,12 @@ class Analyzer:
         """The pixel probe at (x, y) of ``rgb`` (the display-size image): every model's
         probabilities and receptive fields there (:func:`fcn_demo.request.probe.probe`). Model work, like
         :meth:`analyze`: plain data back, nothing kept."""
-        return probe(self, rgb, x, y)
+        return probe(self.models, rgb, x, y, self.preprocess, self.device, self.dtype)
 
     def gpu_seconds(self, kind: str, size: tuple[int, int], models: int | None = None) -> int:
         """Whole seconds a model step of ``kind`` ("analyze" or "probe") may take on an image of
         display ``size`` (h, w) with ``models`` models (default all): see :data:`GPU_S_PER_MPX`."""
-        h, w = working_size(*size, self.short, self.multiple)
+        h, w = self.preprocess.working_size(*size)
         n = len(self.models) if models is None else models
         return math.ceil(GPU_COLD_S + n * GPU_S_PER_MPX[kind] * h * w / 1e6)
 
@@ -225,6 +225,8 @@ class Requests:
         run: the model step, ``run(image, gt, sample) -> Analysis``: :meth:`Analyzer.analyze`, or
             the same wrapped by ``spaces.GPU`` so that it runs in ZeroGPU's worker.
         unavailable: model name -> why it could not be loaded (reported with every answer).
+        probe: the probe step, ``probe(rgb, x, y) -> Probe``: :meth:`Analyzer.probe`, or the same
+            wrapped by ``spaces.GPU`` (the ``probe`` API runs it alone: :meth:`probe`).
     """
 
     def __init__(
@@ -232,8 +234,10 @@ class Requests:
         run: Callable[[PreparedImage, np.ndarray | None, str | None], Analysis],
         unavailable: dict[str, str] | None = None,
         cache_size: int = CACHE_SIZE,
+        probe: Callable[[np.ndarray, int, int], Probe] | None = None,
     ) -> None:
         self.run = run
+        self.run_probe = probe
         self.unavailable = dict(unavailable or {})
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Analysis] = OrderedDict()
@@ -257,6 +261,17 @@ class Requests:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return result
+
+    def probe(self, source, x: float, y: float) -> Probe:
+        """Validate ``source`` as :meth:`analyze` does and run only the probe step at pixel (x, y),
+        column and row in the image's own (original) pixels: no analysis, no cache."""
+        if self.run_probe is None:
+            raise RuntimeError("Requests was made without a probe step")
+        image = load_input(source)
+        (h, w), (big_h, big_w) = image.size, image.original_size
+        if not (0 <= x < big_w and 0 <= y < big_h):
+            raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=big_w, h=big_h)
+        return self.run_probe(image.rgb, int(x * w / big_w), int(y * h / big_h))
 
     def clear(self) -> None:
         """Forget every cached analysis (the benchmark times uncached requests)."""

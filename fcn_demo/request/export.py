@@ -1,4 +1,7 @@
-"""Masks as files a visitor downloads: one palette PNG per model at the image's original size, and a zip."""
+"""Masks as files a visitor downloads: one palette PNG per model at the image's original size, and a zip.
+
+Nothing is written while an image is analysed: :meth:`MaskFiles.of` builds an analysis's files when a
+download (or the ``segment`` API, which returns them) asks for them, and reuses them after."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fcn_demo.core.data import CLASSES, mask_png, resize_mask
+from fcn_demo.request.analysis import Analysis
 
 
 def _atomic_save(path: Path, write) -> None:
@@ -59,6 +63,11 @@ class MaskFiles:
         self.keep = keep
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+
+    def of(self, a: Analysis) -> list[Path]:
+        """The download files of analysis ``a``, built now if they were not before: one mask PNG
+        per model at the upload's size, then their zip."""
+        return self.write(a.digest, {n: m.mask for n, m in a.models.items()}, a.original_size, a.sample or "image")
 
     def write(self, digest: str, masks: dict[str, np.ndarray], size: tuple[int, int], stem: str) -> list[Path]:
         """The mask PNGs of image ``digest``, then their zip (written once, reused after)."""

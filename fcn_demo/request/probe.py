@@ -10,7 +10,7 @@ For every model, at one pixel of the photo: its class probabilities, and two rec
   and the radius around the pixel that holds 90% of that gradient mass.
 
 :func:`probe` is model work only (on a ZeroGPU Space it runs inside the one ``@spaces.GPU`` call
-of a click, via :meth:`Analyzer.probe`): it returns plain CPU data (numpy arrays, floats, strings)
+of a click, via :meth:`fcn_demo.request.analysis.Analyzer.probe`): it returns plain CPU data (numpy arrays, floats, strings)
 that pickles, and keeps nothing. Pixels are (x, y) of the display-size image the page shows; the
 models run at their working size, where the probed pixel is the one whose area holds the click.
 """
@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fcn_demo.core.i18n import class_name, join_and, listing, text
+from fcn_demo.core.preprocess import Preprocess
 from fcn_demo.core.runtime import autocast
-from fcn_demo.models import get_variant
-
-if TYPE_CHECKING:
-    from fcn_demo.request.analysis import Analyzer
+from fcn_demo.models import VARIANTS, get_variant
 
 MASS = 0.9  # the effective field's radius holds this share of the gradient mass
 HEAT_SIGMA = 2.0  # Gaussian blur of the heat map, in working pixels
@@ -140,12 +139,15 @@ def _logits_and_grad(model, x: torch.Tensor, wx: int, wy: int, dtype: torch.dtyp
     return logits.detach(), winner, grad
 
 
-def probe_model(analyzer: Analyzer, name: str, x: torch.Tensor, wx: int, wy: int, size: tuple[int, int]) -> ModelProbe:
-    """One model's probe at working pixel (wx, wy) of ``x`` (the working-size image); ``size``: display (h, w)."""
-    model, variant = analyzer.models[name], get_variant(name)
+def probe_model(
+    name: str, model: nn.Module, x: torch.Tensor, wx: int, wy: int, size: tuple[int, int], dtype: torch.dtype | None
+) -> ModelProbe:
+    """Model ``name``'s probe at working pixel (wx, wy) of ``x`` (the working-size image); ``size``:
+    display (h, w); ``dtype``: the autocast dtype the models run in."""
+    variant = get_variant(name)
     work_size = tuple(x.shape[-2:])
     t0 = time.perf_counter()
-    dtype = _grad_dtype(analyzer.dtype)
+    dtype = _grad_dtype(dtype)
     try:
         logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype)
     except RuntimeError:
@@ -175,8 +177,17 @@ def probe_model(analyzer: Analyzer, name: str, x: torch.Tensor, wx: int, wy: int
     )
 
 
-def probe(analyzer: Analyzer, rgb: np.ndarray, x: int, y: int) -> Probe:
-    """Probe every model of ``analyzer`` at pixel (x, y) of ``rgb`` ((h, w, 3) uint8, display size)."""
+def probe(
+    models: Mapping[str, nn.Module],
+    rgb: np.ndarray,
+    x: int,
+    y: int,
+    preprocess: Preprocess,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+) -> Probe:
+    """Probe every model of ``models`` (name -> model on ``device``, sharing the working-size rule
+    ``preprocess``) at pixel (x, y) of ``rgb`` ((h, w, 3) uint8, display size)."""
     if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8):
         raise ValueError(f"rgb must be an (h, w, 3) uint8 array, got {getattr(rgb, 'shape', type(rgb))}")
     h, w = rgb.shape[:2]
@@ -184,18 +195,18 @@ def probe(analyzer: Analyzer, rgb: np.ndarray, x: int, y: int) -> Probe:
     if not (0 <= x < w and 0 <= y < h):
         raise ValueError(f"pixel ({x}, {y}) is outside the {w}x{h} image: pick x in 0..{w - 1}, y in 0..{h - 1}")
     t0 = time.perf_counter()
-    xw = analyzer.work_tensor(rgb)
+    xw = preprocess.input_tensor(rgb, device)
     work_size = tuple(xw.shape[-2:])
     wx, wy = to_work(x, y, (h, w), work_size)
-    models = {name: probe_model(analyzer, name, xw, wx, wy, (h, w)) for name in analyzer.models}
+    answers = {name: probe_model(name, model, xw, wx, wy, (h, w), dtype) for name, model in models.items()}
     return Probe(
         x=x,
         y=y,
         size=(h, w),
         work_size=work_size,
         work_xy=(wx, wy),
-        models=models,
-        sentence=sentence(x, y, work_size, models),
+        models=answers,
+        sentence=sentence(x, y, work_size, answers),
         ms=(time.perf_counter() - t0) * 1000,
     )
 
@@ -212,7 +223,8 @@ def sentence(x: int, y: int, work_size: tuple[int, int], models: dict[str, Model
         says.setdefault(m.winner, []).append(m.title)
     sure = {"x": x, "y": y, "surest": surest.title, "cls": class_name(lang, surest.winner), "conf": surest.confidence}
     if len(says) == 1:
-        who = text(lang, "gen.probe.all_four") if len(ms) == 4 else join_and(lang, [m.title for m in ms])
+        every = set(models) == set(VARIANTS)  # every registered model answered (the text says "all four")
+        who = text(lang, "gen.probe.all_four") if every else join_and(lang, [m.title for m in ms])
         verdict = text(lang, "gen.probe.agree", who=who, **sure)
     else:
         split = listing(lang, (text(lang, "gen.probe.says", models=join_and(lang, t), cls=class_name(lang, c))

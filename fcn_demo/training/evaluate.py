@@ -4,7 +4,7 @@ out-of-distribution photos (breeds without a labelled training photo).
     python -m fcn_demo.training.evaluate     # all variants in checkpoints/ -> metrics.json, metrics.md, README tables
 
 Each image is segmented the way the app does it (resized to the model's own working size, read from
-its config.json: ``working_short_side``/``size_multiple``, see ``runtime.working_size``; logits
+its config.json: ``working_short_side``/``size_multiple``, see ``fcn_demo.core.preprocess``; logits
 upsampled back) and scored at its original resolution against its trimap; each set's metrics pool
 the pixels of all its images. metrics.json holds both sets (the test split at the top level, the
 out-of-distribution photos under ``"ood"``), each model's pooled 3x3 confusion counts (rows: ground
@@ -37,6 +37,7 @@ from fcn_demo.core.data import (
     read_split,
 )
 from fcn_demo.core.metrics import ConfusionMatrix
+from fcn_demo.core.preprocess import Preprocess
 from fcn_demo.core.runtime import autocast_dtype, pick_device, run_model
 from fcn_demo.models import VARIANTS, get_variant
 
@@ -50,14 +51,19 @@ def load_checkpoint(folder: Path, name: str, device: torch.device) -> torch.nn.M
 
 
 def model_working_size(model: torch.nn.Module) -> dict[str, int]:
-    """The working size a model runs at, from its config (attributes set by its constructor)."""
-    return {"working_short_side": model.working_short_side, "size_multiple": model.size_multiple}
+    """The working size a model runs at, from its preprocessing record (its config.json)."""
+    prep = Preprocess.of(model)
+    return {"working_short_side": prep.short_side, "size_multiple": prep.multiple}
 
 
-def confusion_per_image(model, dataset: PetSegmentation, device, dtype) -> list[np.ndarray]:
+def confusion_per_image(
+    model, dataset: PetSegmentation, device, dtype, preprocess: Preprocess | None = None
+) -> list[np.ndarray]:
+    """One confusion matrix per image of ``dataset``; ``preprocess``: the working-size rule (default
+    the model's own record)."""
     mats = []
     for img, mask in tqdm(dataset, desc="images", leave=False):
-        pred = run_model(model, img, device, dtype, short=model.working_short_side)["out"].argmax(1)[0]
+        pred = run_model(model, img, device, dtype, preprocess)["out"].argmax(1)[0]
         mats.append(ConfusionMatrix(len(CLASSES)).update(pred.numpy(), mask.numpy()).mat)
     return mats
 
