@@ -11,7 +11,7 @@ from PIL import Image
 
 from fcn_demo.core.checkpoint import TrainingHistory
 from fcn_demo.core.data import CLASS_COLORS, CLASSES, mask_png
-from fcn_demo.models import VARIANTS
+from fcn_demo.models import VARIANTS, MapSpec
 from fcn_demo.page.viz import (
     ERROR_COLOR,
     colorize,
@@ -78,7 +78,9 @@ def test_heatmaps_draw_cells_without_smoothing():
     image = np.full((40, 60, 3), 128, np.uint8)  # flat, so every colour change comes from the map
     scores = np.zeros((3, 2, 2), np.float32)
     scores[1, 0, 0] = 5.0  # one hot cell
-    out = heatmaps(image, [("score_pool5", "pool5 alone", scores)], work_hw=(64, 64), cls=1, slots=5, panel=100)
+    out = heatmaps(
+        image, [(MapSpec("score_pool5", "pool5 alone", 32), scores)], work_hw=(64, 64), cls=1, slots=5, panel=100
+    )
     assert out.size[0] > 5 * 100  # five slots, one used
     assert out.mode == "P"  # palette: lossless and quick to PNG-encode
     arr = np.asarray(out.convert("RGB")).astype(int)

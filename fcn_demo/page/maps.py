@@ -45,7 +45,7 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
         if m is None:
             continue
         v = get_variant(name)
-        maps = [(s.key, s.caption, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
+        maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
         picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title)
         alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
                    what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),

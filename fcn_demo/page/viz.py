@@ -22,7 +22,7 @@ from fcn_demo.core.checkpoint import HISTORY_NAME, TrainingHistory
 from fcn_demo.core.data import CLASS_COLORS, CLASSES
 from fcn_demo.core.display import DIM_LIFT, DIM_SCALE
 from fcn_demo.core.i18n import class_name, text
-from fcn_demo.models import VARIANTS
+from fcn_demo.models import VARIANTS, MapSpec
 
 PALETTE = np.array(CLASS_COLORS, dtype=np.uint8)
 ERROR_COLOR = (235, 20, 60)
@@ -169,7 +169,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
 
 def heatmaps(
     image: np.ndarray,
-    maps: list[tuple[str, str, np.ndarray]],
+    maps: list[tuple[MapSpec, np.ndarray]],
     work_hw: tuple[int, int],
     cls: int,
     probability: bool = True,
@@ -177,7 +177,8 @@ def heatmaps(
     slots: int = 5,
     panel: int = 280,
 ) -> Image.Image:
-    """One row of heatmaps, one per ``(key, caption, scores)``; scores are (C, h, w) at their own stride.
+    """One row of heatmaps, one per ``(spec, scores)`` (the registry's MapSpec: caption, whether it
+    is added to a sum); scores are (C, h, w) at their own stride.
 
     Every map cell is drawn as a solid square (nearest-neighbour, nothing smoothed) over a faint
     copy of the image, so the stride-32 blockiness is shown as it is. ``probability`` shows the
@@ -198,10 +199,10 @@ def heatmaps(
     draw = ImageDraw.Draw(out)
     if title:
         draw.text((pad, 4), title, fill="#111111", font=_font(17))
-    for i, (key, caption, scores) in enumerate(maps):
+    for i, (spec, scores) in enumerate(maps):
+        caption, additive = spec.caption, spec.additive
         stride = map_stride(scores.shape[-2:], work_hw)
         mh, mw = scores.shape[-2:]
-        additive = key.startswith("score_pool") and key != "score_pool5"
         if probability and not additive:
             data, cmap, lo, hi, label = _softmax(scores)[cls], "viridis", 0.0, 1.0, f"P({CLASSES[cls]})"
         else:
