@@ -5,7 +5,8 @@ itself:
 
 - ``config.json``: the constructor's keyword arguments, including the input normalisation
   (``mean``/``std``) and the working size (``working_short_side``/``size_multiple``) the model was
-  trained for, so whoever runs it needs no constant that training must agree with;
+  trained for, so whoever runs it needs no constant that training must agree with (the record
+  :class:`fcn_demo.core.preprocess.Preprocess` reads them);
 - ``model.safetensors``: the weights (safetensors only, loaded strictly);
 - ``history.json``: a :class:`TrainingHistory`, the one schema train writes and evaluate, the
   cards, the replay and the app read: per-epoch curves, the recipe, timings and what the model

@@ -104,7 +104,7 @@ class FCN(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["seman
     ) -> None:
         super().__init__()
         # Not used by forward(): the scale the model was trained for, kept in config.json so that
-        # runtime.run_model resizes inputs the way training saw them.
+        # fcn_demo.core.preprocess reads them to resize inputs the way training saw them.
         self.working_short_side, self.size_multiple = working_short_side, size_multiple
         if stride not in SKIPS_FOR_STRIDE:
             raise ValueError(f"stride must be one of {sorted(SKIPS_FOR_STRIDE)}, got {stride}")

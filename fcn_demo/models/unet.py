@@ -72,7 +72,7 @@ class UNet(nn.Module, PyTorchModelHubMixin, library_name="fcn-demo", tags=["sema
     ) -> None:
         super().__init__()
         # Not used by forward(): the scale the model was trained for, kept in config.json so that
-        # runtime.run_model resizes inputs the way training saw them.
+        # fcn_demo.core.preprocess reads them to resize inputs the way training saw them.
         self.working_short_side, self.size_multiple = working_short_side, size_multiple
         decoder_channels = list(decoder_channels)
         if len(decoder_channels) != len(SKIP_TAPS):

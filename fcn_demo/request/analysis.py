@@ -5,13 +5,19 @@ The flow of one request (the UI, the ``segment`` API and ``bench/speed.py`` all 
 1. In the server process, :func:`fcn_demo.core.inputs.load_input` validates the upload and
    :func:`fcn_demo.core.samples.match_ground_truth` finds its trimap if it is a gallery sample.
 2. :meth:`Analyzer.analyze` does all the model work of the request, and nothing else may run a
-   model: it resizes the image to the models' working size once, runs every model once, and derives
-   every skip ablation from the score maps that forward pass returned (switching a skip off
-   changes only the sum of score maps, :meth:`FCN.fuse`, not the backbone). On a ZeroGPU Space this
+   model: it resizes the image to the models' working size once (their preprocessing record,
+   :mod:`fcn_demo.core.preprocess`), runs every model once, and derives every skip ablation from
+   the score maps that forward pass returned (switching a skip off changes only the sum of score
+   maps, :meth:`FCN.refuse`, not the backbone). On a ZeroGPU Space this
    is the one ``@spaces.GPU`` call of a user action, in a forked worker, so it returns plain CPU
    data (numpy arrays, floats, strings) that pickles back and keeps no state behind.
 3. :class:`Requests` ties the two together with a small result cache in the server process, so a
    class of thirty clicking the same sample runs the models once, and says when a result was cached.
+   The ``probe`` API is a model step of its own: :meth:`Requests.probe` validates the image and runs
+   only the probe (:mod:`fcn_demo.request.probe`), no analysis.
+
+Maps derived from the masks (where the models disagree, :mod:`fcn_demo.request.derived`) are computed
+once per request, on first use; download files are written only when asked (:mod:`fcn_demo.request.export`).
 
 Views (:mod:`fcn_demo.page.views`) turn an Analysis plus view settings (opacity, class, switches) into
 pictures and words without touching a model.
