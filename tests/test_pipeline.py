@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_demo.core.inputs import load_input
+from fcn_demo.core.inputs import InputError, load_input
 from fcn_demo.core.runtime import run_model
 from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS, build_model, get_variant
@@ -145,3 +145,42 @@ def test_mask_files_keep_only_the_recent_images(tmp_path):
     for digest in ("a", "b", "c"):
         files.write(digest, mask, (40, 40), "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "c"]
+
+
+def test_the_probe_request_runs_only_the_probe_at_the_display_pixel(analyzer):
+    """The ``probe`` API: the upload validated, the click mapped from the image's own pixels to the
+    display-size image, the probe step run alone (no analysis, no cache)."""
+    seen = []
+
+    def no_analysis(*args):
+        raise AssertionError("the probe request ran an analysis")
+
+    requests = Requests(no_analysis, probe=lambda rgb, x, y: seen.append((rgb.shape[:2], x, y)) or "probe")
+    image = _jpeg(3000, 2000)  # shown at a smaller display size
+    assert requests.probe(image, 2999, 1000) == "probe"
+    (h, w), x, y = seen[0]
+    assert (h, w) == load_input(image).size and (x, y) == (int(2999 * w / 3000), int(1000 * h / 2000))
+    with pytest.raises(InputError, match="3000"):
+        requests.probe(image, 3000, 0)  # one past the right edge, in the image's own pixels
+    with pytest.raises(RuntimeError, match="without a probe step"):
+        Requests(no_analysis).probe(image, 0, 0)
+
+
+def test_the_disagreement_map_is_computed_once_and_counts_the_differing_pixels(analysis):
+    d = analysis.disagreement
+    assert analysis.disagreement is d  # once per analysis, however many views read it
+    stack = np.stack([m.mask for m in analysis.models.values()])
+    differ = (stack != stack[0]).any(0)
+    assert np.array_equal(d.distinct > 1, differ) and d.count == int(differ.sum())
+    assert d.models == len(analysis.models) and d.share == pytest.approx(differ.mean())
+    assert 0 <= d.on_border <= 1 and d.border_share == pytest.approx((analysis.gt == 2).mean())
+
+
+def test_download_files_are_written_only_when_asked(analysis, tmp_path):
+    files = MaskFiles(root=tmp_path)
+    paths = files.of(analysis)
+    assert [p.name for p in paths] == [f"{analysis.sample}_{n}.png" for n in analysis.models] + [
+        f"{analysis.sample}_masks.zip"
+    ]
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert files.of(analysis) == paths and [p.stat().st_mtime_ns for p in paths] == stamps  # built once
