@@ -54,9 +54,11 @@ def test_sample_gives_four_masks_and_sane_metrics(client):
     with Image.open(sample.image) as im:
         _check_masks(masks, summary, im.size)
     assert summary["image"]["sample"] == sample.name
-    for info in summary["models"].values():
+    for name, info in summary["models"].items():
         m = info["metrics"]
         assert 0 <= m["pixel_acc"] <= 1 and 0 <= m["miou"] <= 1 and 0 <= m["border_iou"] <= 1
+        # A trained model finds the pet: not an empty mask that would score by background alone.
+        assert info["class_fractions"][1] > 0.02 and m["miou"] > 0.3, (name, info["class_fractions"], m)
 
 
 def test_upload_gives_masks_at_its_own_size(client, tmp_path):

@@ -147,10 +147,17 @@ def test_display_size_keeps_aspect_and_cap(h, w):
     assert abs((dh / dw) / (h / w) - 1) < 1 / min(dh, dw) + 1e-6  # rounding to whole pixels
 
 
-def test_same_content_same_digest():
+def test_same_content_same_digest(tmp_path):
+    """The cache key: a file's bytes however they arrive (bytes, a path); an array's pixels and size."""
     data = _encode(_photo(), "PNG")
-    assert load_input(data).digest == load_input(data).digest
-    assert load_input(data).digest != load_input(_encode(_photo(97), "PNG")).digest
+    (tmp_path / "a.png").write_bytes(data)
+    assert (
+        load_input(data).digest == load_input(tmp_path / "a.png").digest == load_input(str(tmp_path / "a.png")).digest
+    )
+    assert load_input(np.asarray(_photo())).digest == load_input(_photo()).digest
+    others = [_encode(_photo(97), "PNG"), _encode(_photo(), "BMP"), np.asarray(_photo(97)), np.asarray(_photo(96, 65))]
+    digests = [load_input(x).digest for x in [data, np.asarray(_photo()), *others]]
+    assert len(set(digests)) == len(digests), digests  # a pixel more, or another file, is another key
 
 
 def test_payload_source_unwraps_what_gradio_sends(tmp_path):
