@@ -108,10 +108,12 @@ def present_variants(root: Path) -> list[str]:
 
 
 def finite(x) -> bool:
+    """Whether ``x`` is a finite number (a metric a card may print)."""
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def pct(x) -> str:
+    """A share as a percentage with one decimal, or "n/a"."""
     return f"{100 * x:.1f}" if finite(x) else "n/a"
 
 
@@ -172,6 +174,7 @@ def base_tags(histories: list[TrainingHistory]) -> list[str]:
 
 
 def front_matter(facts: list[VariantFacts], **extra) -> ModelCardData:
+    """The card's front matter for the variants of ``facts`` (``extra``: more ModelCardData fields)."""
     return ModelCardData(
         license=LICENSE,
         library_name="fcn-demo",
