@@ -24,12 +24,15 @@ from fcn_demo.core.samples import list_samples
 from fcn_demo.models import VARIANTS
 
 
-def _standin(code: str, **env: str) -> str:
-    """Run ``code`` in a fresh interpreter with the stand-in ``spaces``; returns its stdout."""
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **ZEROGPU_ENV, **env}, capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+def _standin(*codes: str, **env: str) -> list[str]:
+    """Run each of ``codes`` in a fresh interpreter with the stand-in ``spaces``, all at once (each
+    process has its own quotas); returns their stdouts."""
+    procs = [subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **ZEROGPU_ENV, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for code in codes]  # fmt: skip
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    return [out for out, _ in outs]
 
 
 def test_the_standin_keeps_the_contract():
@@ -47,7 +50,7 @@ try:
 except spaces.ModelInServerError:
     print("refused in the server")
 """
-    assert "refused in the server" in _standin(code)
+    assert "refused in the server" in _standin(code)[0]
 
 
 def test_the_standin_charges_a_quota_as_zerogpu_does():
@@ -70,15 +73,20 @@ try:
 except spaces.DurationError as e:
     print("none refused:", e)
 """
-    out = _standin(code, ZEROGPU_STANDIN_SPENT="anonymous=40")
+    refused = """
+import spaces
+try:
+    spaces.GPU(lambda: 1, duration=21)()
+except spaces.DurationError as e:
+    print("refused:", e)
+"""
+    out, too_long = _standin(code, refused, ZEROGPU_STANDIN_SPENT="anonymous=40")
     assert "60 quota: You have exceeded your GPU quota (90s requested vs. 80s left)" in out
     assert "20 ran" in out
     assert "13 ran" in out and "none refused: a @spaces.GPU call asked for no duration" in out
     billed = 80 - float(out.split("left ")[1].split()[0])
     assert 0.6 <= billed < 5  # the two calls' own time (a fork and 0.3 s each), not the 33 s they asked for
-    out = _standin("import spaces\ntry:\n    spaces.GPU(lambda: 1, duration=21)()\nexcept spaces.DurationError as e:\n"
-                   "    print('refused:', e)")  # fmt: skip
-    assert "refused: a @spaces.GPU call asked for 21 s: more than 20 s" in out
+    assert "refused: a @spaces.GPU call asked for 21 s: more than 20 s" in too_long
 
 
 def test_every_request_the_app_can_make_fits_20_seconds_of_quota(analyzer):
@@ -101,9 +109,10 @@ def test_every_request_the_app_can_make_fits_20_seconds_of_quota(analyzer):
 
 @pytest.fixture(scope="module")
 def zerogpu_app(app_checkpoints, tmp_path_factory):
-    """`python app.py` under the stand-in, on a free port; yields (url, log path)."""
+    """`python app.py` under the stand-in, on a free port; yields (url, log path). Visitor "student-7"
+    has spent 100 s of the 120 s quota already."""
     log = tmp_path_factory.mktemp("zerogpu") / "app.log"
-    with running_app(log, ZEROGPU_ENV) as url:
+    with running_app(log, {**ZEROGPU_ENV, "ZEROGPU_STANDIN_SPENT": "student-7=100"}) as url:
         yield url, log
     assert "ModelInServerError" not in log.read_text(), "a model ran in the server process"
 
@@ -134,22 +143,25 @@ def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
     assert "ModelInServerError" not in log.read_text()
 
 
-def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(app_checkpoints, tmp_path):
+def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(zerogpu_app):
     """A visitor without an account has 120 s a day; one who spent 100 of them still gets answers (the
     default 60 s request would be refused with 80 s left: see the test above)."""
     from gradio_client import Client, handle_file
 
-    log = tmp_path / "app.log"
-    with running_app(log, {**ZEROGPU_ENV, "ZEROGPU_STANDIN_SPENT": "student-7=100"}) as url:
-        client = Client(url, verbose=False, headers={"X-IP-Token": "student-7"})
-        sample = list_samples()[6]
-        masks, summary = client.predict(handle_file(str(sample.image)), api_name="/segment")
-        assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == sample.name
-        probe = client.predict(handle_file(str(list_samples()[7].image)), 50, 40, api_name="/probe")
-        assert set(probe["models"]) == set(VARIANTS)
-    calls = [line for line in log.read_text().splitlines() if line.startswith("zerogpu stand-in:")]
-    assert len(calls) == 3, calls  # two analyses (the probe's image is analysed first) and a probe
-    assert "DurationError" not in log.read_text()
+    url, log = zerogpu_app
+    seen = len(log.read_text())
+    client = Client(url, verbose=False, headers={"X-IP-Token": "student-7"})
+    sample = list_samples()[6]
+    masks, summary = client.predict(handle_file(str(sample.image)), api_name="/segment")
+    assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == sample.name
+    probe = client.predict(handle_file(str(list_samples()[7].image)), 50, 40, api_name="/probe")
+    assert set(probe["models"]) == set(VARIANTS)
+    said = log.read_text()[seen:]
+    calls = re.findall(r"zerogpu stand-in: (\w+) requested \d+ s, took [\d.]+ s; ([\d.]+) s left", said)
+    # One GPU call per request (the probe runs only the probe), each charged to what this visitor had left.
+    assert [fn for fn, _ in calls] == ["analyze", "probe"], said
+    assert all(float(left) < 20 for _, left in calls), calls
+    assert "DurationError" not in said
 
 
 @pytest.mark.slow
