@@ -71,3 +71,14 @@ class OtherLoad:
         busy, total, own = (*_busy_jiffies(), _own_jiffies())
         busy0, total0, own0 = self.start
         return max(0.0, (busy - busy0) - (own - own0)) / max(1, total - total0)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between order statistics."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)

@@ -32,44 +32,30 @@ The first round fills the server's caches (the last 24 analyses, the mask files 
 for the few working sizes the uploads map to), so the trend after warm-up is the change in at-rest
 RSS from the first round to the last.
 Every wait is bounded (``--request-timeout``, ``--time-limit``); the server is stopped at the end.
+Phases 1-4's requests are bench/load_requests.py, phase 5's class bench/load_class.py; this file runs
+them, watches the server's memory and writes the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from appserver import ZEROGPU_ENV, start_app, stop_app
-from common import REPO, OtherLoad, warn_if_busy
-from gradio_client import Client, handle_file
-from PIL import Image
+from common import REPO, OtherLoad, pct, warn_if_busy
+from load_class import CLASS_NOTE, CLASS_SIZE, a_class, class_rows
+from load_requests import SAMPLE_EVERY, Requests, burst, client, closed_loop, make_uploads, one
 
-from fcn_demo.core.samples import list_samples
 from fcn_demo.page.handlers import QUEUE_SIZE
 from fcn_demo.training.evaluate import update_readme
-
-SAMPLE_EVERY = 3  # one request in three is a gallery sample, the others are unique uploads
-CLASS_SIZE = 60
-
-
-@dataclass
-class Outcome:
-    kind: str  # "sample" | "upload" | "burst"
-    seconds: float
-    error: str | None = None
-    models: int = 0  # masks in the answer
 
 
 @dataclass
@@ -99,17 +85,6 @@ class Rss:
         return [(t, m) for t, m in self.samples if t0 <= t <= t1]
 
 
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between order statistics."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 # ---------------------------------------------------------------------------- the server
 
 
@@ -122,263 +97,6 @@ def start_server(log_path: Path, timeout: float, sessions: int | None = None, ex
     if sessions is not None:
         env["FCN_DEMO_SESSIONS"] = str(sessions)
     return start_app(log_path, env, timeout)
-
-
-# ---------------------------------------------------------------------------- the requests
-
-
-def make_uploads(n: int, folder: Path, seed: int) -> list[Path]:
-    """``n`` distinct photos made from the samples (crop, flip, resize, JPEG or PNG): no two share a
-    cache entry, so every upload runs all four models, as a new visitor's photo would."""
-    rng = random.Random(seed)
-    samples = [s.image for s in list_samples()]
-    paths = []
-    for i in range(n):
-        with Image.open(rng.choice(samples)) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            cw, ch = int(w * rng.uniform(0.7, 0.95)), int(h * rng.uniform(0.7, 0.95))
-            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-            im = im.crop((x, y, x + cw, y + ch))
-            if rng.random() < 0.5:
-                im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            scale = rng.uniform(0.8, 2.0)  # some bigger than the display size, like phone photos
-            im = im.resize((max(64, int(cw * scale)), max(64, int(ch * scale))), Image.BILINEAR)
-            path = folder / f"upload_{i:04d}.{'jpg' if i % 4 else 'png'}"
-            im.save(path, quality=rng.randint(70, 95)) if path.suffix == ".jpg" else im.save(path)
-        paths.append(path)
-    return paths
-
-
-class Requests:
-    """Hands out the next input: every SAMPLE_EVERY-th a gallery sample, else a fresh upload."""
-
-    def __init__(self, uploads: list[Path]) -> None:
-        self.samples = [s.image for s in list_samples()]
-        self.uploads = iter(uploads)
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def next(self) -> tuple[str, Path]:
-        with self.lock:
-            self.count += 1
-            if self.count % SAMPLE_EVERY == 1:
-                return "sample", self.samples[self.count % len(self.samples)]
-            return "upload", next(self.uploads)
-
-
-def client(url: str, downloads: Path, workers: int = 4) -> Client:
-    return Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False, max_workers=workers)
-
-
-def one(c: Client, kind: str, path: Path, timeout: float) -> Outcome:
-    t0 = time.perf_counter()
-    job = c.submit(handle_file(str(path)), api_name="/segment")
-    try:
-        masks, summary = job.result(timeout=timeout)
-        if len(masks) != len(summary["models"]) or not masks:
-            return Outcome(kind, time.perf_counter() - t0, f"unexpected answer: {len(masks)} masks")
-        return Outcome(kind, time.perf_counter() - t0, models=len(masks))
-    except Exception as e:  # any failure is counted and reported, not raised: the run goes on
-        job.cancel()
-        return Outcome(kind, time.perf_counter() - t0, f"{type(e).__name__}: {str(e)[:200]}")
-
-
-def closed_loop(url, downloads, reqs: Requests, n_clients, n_requests, timeout, deadline) -> list[Outcome]:
-    """``n_clients`` clients, each sending ``n_requests`` one after the other, all starting together."""
-    clients = [client(url, downloads) for _ in range(n_clients)]
-    start = threading.Barrier(n_clients)
-    results: list[Outcome] = []
-    lock = threading.Lock()
-
-    def worker(c: Client) -> None:
-        start.wait()
-        try:
-            for _ in range(n_requests):
-                if time.perf_counter() > deadline:
-                    break
-                out = one(c, *reqs.next(), timeout)
-                with lock:
-                    results.append(out)
-        finally:
-            c.close()  # the student leaves: the server sees the session end (heartbeat), as with a closed tab
-
-    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(max(1.0, deadline - time.perf_counter() + timeout))
-    return results
-
-
-def burst(url: str, downloads: Path, n: int, timeout: float) -> list[Outcome]:
-    """``n`` requests submitted at the same moment (a cached sample, so the ones let in are quick)."""
-    c = client(url, downloads, workers=n)
-    sample = list_samples()[0].image
-    start = threading.Barrier(n)
-    results: list[Outcome] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        start.wait()
-        out = one(c, "burst", sample, timeout)
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout + 10)
-    c.close()
-    return results
-
-
-# ---------------------------------------------------------------------------- 5. a class
-
-
-@dataclass
-class Click:
-    kind: str  # "sample" | "pixel"
-    seconds: float  # from the click to the answer
-    error: str | None = None
-    # The furthest back the queue told this student they were (0: first; -1: told nothing). The page
-    # shows it as "queue: rank+1/size".
-    rank: int = -1
-
-
-class Student:
-    """One visitor at the page: the requests their browser makes, in a session of their own, with
-    their own ZeroGPU identity (the X-IP-Token header the Space's proxy adds)."""
-
-    def __init__(self, url: str, config: dict, name: str, timeout: float) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout, headers={"X-IP-Token": name})
-        self.session = uuid.uuid4().hex[:12]
-        self.config = config
-        self.ids = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
-
-    def _event(self, api_name: str, data: list, event_data=None) -> tuple[str | None, int]:
-        """One queued event, as the page sends it: (its error or None, the furthest place in the queue told)."""
-        body = {"data": data, "fn_index": self.ids[api_name], "session_hash": self.session,
-                "event_data": event_data, "trigger_id": None}  # fmt: skip
-        joined = self.http.post("/gradio_api/queue/join", json=body)
-        if joined.status_code != 200:
-            return f"HTTP {joined.status_code}: {joined.text[:120]}", -1
-        told = -1
-        with self.http.stream("GET", f"/gradio_api/queue/data?session_hash={self.session}") as stream:
-            for line in stream.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                msg = json.loads(line[5:])
-                if msg.get("msg") == "estimation" and msg.get("rank") is not None:
-                    told = max(told, msg["rank"])
-                if msg.get("msg") == "process_completed":
-                    out = msg.get("output") or {}
-                    return (None if msg.get("success") else str(out.get("error"))), told
-        return "the event stream ended without an answer", told
-
-    def _defaults(self, api_name: str) -> list:
-        comps = {c["id"]: c for c in self.config["components"]}
-        dep = next(d for d in self.config["dependencies"] if d.get("api_name") == api_name)
-        return [comps[i]["props"].get("value") for i in dep["inputs"]]
-
-    def click_sample(self, index: int) -> Click:
-        """A click on sample ``index`` in the gallery: the page records it (unqueued), then segments it."""
-        t0 = time.perf_counter()
-        body = {"data": [], "fn_index": self.ids["choose"], "session_hash": self.session, "trigger_id": None,
-                "event_data": {"index": index, "value": None, "selected": True}}  # fmt: skip
-        r = self.http.post("/gradio_api/run/predict", json=body)
-        if r.status_code != 200:
-            return Click("sample", time.perf_counter() - t0, f"HTTP {r.status_code}: {r.text[:120]}")
-        error, told = self._event("pick", self._defaults("pick"))
-        return Click("sample", time.perf_counter() - t0, error, told)
-
-    def click_pixel(self, x: int, y: int) -> Click:
-        """A click on pixel (x, y) of the photo in Ask a pixel."""
-        t0 = time.perf_counter()
-        error, told = self._event("probe_click", [None, None], {"index": [x, y], "value": None})
-        return Click("pixel", time.perf_counter() - t0, error, told)
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def sample_centre(index: int) -> tuple[int, int]:
-    """The middle pixel of sample ``index`` (the samples are shown at their own size)."""
-    with Image.open(list_samples()[index].image) as im:
-        return im.width // 2, im.height // 2
-
-
-def one_student(url: str, config: dict, name: str, index: int, timeout: float, start=None) -> list[Click]:
-    """A student who clicks sample ``index`` and then its middle pixel (after ``start``, a barrier)."""
-    s = Student(url, config, name, timeout)
-    try:
-        if start is not None:
-            start.wait()
-        clicks = [s.click_sample(index)]
-        if clicks[0].error is None:
-            clicks.append(s.click_pixel(*sample_centre(index)))
-        return clicks
-    finally:
-        s.close()
-
-
-def a_class(url: str, size: int, timeout: float) -> tuple[list[Click], list[Click], list[Click]]:
-    """(one student alone, three times; ``size`` students at once; one more student after them)."""
-    config = httpx.get(f"{url}config", timeout=30).json()
-    n = len(list_samples())
-    alone = []
-    for k in range(3):  # samples nobody has clicked yet: their models run, as for the class's first clicks
-        alone += one_student(url, config, f"alone-{k}", n - 1 - k, timeout)
-    start = threading.Barrier(size)
-    clicks: list[Click] = []
-    lock = threading.Lock()
-
-    def student(i: int) -> None:
-        out = one_student(url, config, f"student-{i}", i % n, timeout, start)
-        with lock:
-            clicks.extend(out)
-
-    threads = [threading.Thread(target=student, args=(i,), daemon=True) for i in range(size)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(3 * timeout)
-    after = one_student(url, config, "latecomer", 3, timeout)
-    return alone, clicks, after
-
-
-def class_rows(size: int, alone: list[Click], clicks: list[Click], after: list[Click]) -> list[str]:
-    """The class's rows of the load table."""
-    base = {k: statistics.median([c.seconds for c in alone if c.kind == k and c.error is None] or [float("nan")])
-            for k in ("sample", "pixel")}  # fmt: skip
-    rows = [
-        f"| A class of {size} at once, as on ZeroGPU (the stand-in `spaces`): each clicks a sample, then a pixel "
-        f"| baseline: one student alone, {sum(c.kind == 'sample' for c in alone)} times: sample click "
-        f"{base['sample']:.1f} s, pixel click {base['pixel']:.1f} s to the answer (= 1.00) |"
-    ]
-    for kind, what in (("sample", "Sample click"), ("pixel", "Pixel click")):
-        done = [c for c in clicks if c.kind == kind]
-        ok = [c.seconds for c in done if c.error is None]
-        refused = [c for c in done if c.error and "queue is full" in c.error.lower()]
-        other = [c for c in done if c.error and c not in refused]
-        waited = [c.rank for c in done if c.rank >= 1]
-        untold = sum(c.rank < 0 for c in done)
-        ratio = f"p50 {statistics.median(ok) / base[kind]:.2f}, p95 {pct(ok, 95) / base[kind]:.2f}" if ok else "n/a"
-        rows.append(
-            f"| {what} to its answer, in the class, over the student alone | **{ratio}** ({len(ok)} of {size} "
-            f"answered, {len(refused)} refused as queue full, {len(other)} other errors"
-            + (f": {other[0].error[:80]}" if other else "")
-            + f"; {len(waited)} waited behind others and were told their place in the queue, with up to "
-            f"{max(waited, default=0)} ahead; {untold} told nothing) |"
-        )
-    late = [c for c in after if c.kind == "sample"]
-    if late and late[0].error is None:
-        rows.append(f"| One more student's sample click after the class (cached), over the student alone | "
-                    f"{late[0].seconds / base['sample']:.2f} |")  # fmt: skip
-    else:
-        rows.append(f"| One more student's sample click after the class | {late[0].error if late else 'not run'} |")
-    return rows
 
 
 # ---------------------------------------------------------------------------- report
@@ -460,17 +178,6 @@ def report(args, single, loaded, wall, bursts, rss: Rss, phases: dict, klass: li
         f"{CLASS_NOTE} Generated by `python bench/load.py --update-readme`.",
     ]
     return "\n".join(lines)
-
-
-CLASS_NOTE = (
-    "The class runs against a second server, as on a ZeroGPU Space: every model step a forked GPU call, and "
-    "the students' requests are the page's own (a sample click is recorded, then segmented; a pixel click "
-    "runs the probe). Samples are shared, so of the class's sample clicks only the first of each of the 12 "
-    "samples runs the models; every pixel click does. Their answers queue behind two model steps at a "
-    "time, and while they wait the page shows each student their place in the queue. Here each model step "
-    "takes seconds on the two CPU cores that a GPU does in a fraction of one: the ratios show how the queue "
-    "shares the work, not how long a class waits on a ZeroGPU Space."
-)
 
 
 def class_phase(args, work: Path) -> list[str]:
