@@ -10,8 +10,10 @@ For every model, at one pixel of the photo: its class probabilities, and two rec
   and the radius around the pixel that holds 90% of that gradient mass.
 
 :func:`probe` is model work only (on a ZeroGPU Space it runs inside the one ``@spaces.GPU`` call
-of a click, via :meth:`fcn_demo.request.analysis.Analyzer.probe`): it returns plain CPU data (numpy arrays, floats, strings)
-that pickles, and keeps nothing. Pixels are (x, y) of the display-size image the page shows; the
+of a click, via :meth:`fcn_demo.request.analysis.Analyzer.probe`; the ``probe`` API reaches it
+through :meth:`~fcn_demo.request.analysis.Requests.probe`): it returns plain CPU data (numpy
+arrays, floats, strings) that pickles, and keeps nothing. This module imports nothing of the rest
+of the request layer, which imports it. Pixels are (x, y) of the display-size image the page shows; the
 models run at their working size, where the probed pixel is the one whose area holds the click.
 """
 
