@@ -1,6 +1,9 @@
 """Shared fixtures: small seeded CPU inputs, the dataset folder, the embedded checkpoints, the app
 on 127.0.0.1 (``app_url``, ``serve_app``) and a fake Hugging Face Hub (``fake_hub``, see fakes.py).
 
+A run writes nothing into the work tree: a file of it that changes while the tests run fails the
+run, and screenshots are kept only with ``--screenshots DIR`` (python bench/screenshots.py).
+
 The app and pipeline tests use ``app_checkpoints``: the real checkpoints/ folder when it holds all
 four variants, otherwise throwaway ones (random weights, a fake history) written to a temp folder,
 so they exercise the same code paths either way.
