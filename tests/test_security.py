@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -209,33 +210,41 @@ BAD = {
 }
 
 
+def _wrong_answers(attacker: Attacker, name: str, dep: dict, good: dict) -> list[str]:
+    """Every answer of endpoint ``name`` to the BAD values that is not a clear refusal or a sane result."""
+    session = uuid.uuid4().hex[:12]
+    base = attacker.defaults(name)
+    for i, comp in enumerate(dep["inputs"]):
+        if attacker.components[comp]["type"] == "image":
+            base[i] = good
+    if name == "probe":
+        base[1:] = [10, 10]
+    cases = [("all", label, [bad] * len(base)) for label, bad in BAD.items()]
+    cases += [(f"input {i}", label, base[:i] + [bad] + base[i + 1 :])
+              for i, (label, bad) in itertools.product(range(len(base)), BAD.items())]  # fmt: skip
+    wrong = []
+    for where, label, data in cases:
+        got = attacker.call(name, data, session)
+        out, case = got["output"], f"{name} ({where} = {label})"
+        # A refusal must say what to do: not empty, not the answer to a bug, not a traceback.
+        if got["success"] is False and not (isinstance(out, str) and out.strip()):
+            wrong.append(f"{case}: no message: {out!r}")
+        elif got["success"] is False and (INTERNAL in out or "Traceback" in out):
+            wrong.append(f"{case}: {out[:200]}")
+        if any("<" in m["log"] for m in got["logs"]):
+            wrong.append(f"{case}: HTML in a toast: {got['logs']}")
+        if got["success"] and MARK in json.dumps(out):
+            wrong.append(f"{case}: the input came back as HTML")
+    return wrong
+
+
 def test_every_endpoint_answers_wrong_types_with_a_message_and_keeps_serving(site):
     attacker, log = site["attacker"], site["log"]
     good = attacker.upload(list_samples()[3].image)
-    session = uuid.uuid4().hex[:12]
-    wrong = []  # every answer that is not a clear refusal or a sane result, listed together
-    for name, dep in attacker.events.items():
-        base = attacker.defaults(name)
-        for i, comp in enumerate(dep["inputs"]):
-            if attacker.components[comp]["type"] == "image":
-                base[i] = good
-        if name == "probe":
-            base[1:] = [10, 10]
-        cases = [("all", label, [bad] * len(base)) for label, bad in BAD.items()]
-        cases += [(f"input {i}", label, base[:i] + [bad] + base[i + 1 :])
-                  for i, (label, bad) in itertools.product(range(len(base)), BAD.items())]  # fmt: skip
-        for where, label, data in cases:
-            got = attacker.call(name, data, session)
-            out, case = got["output"], f"{name} ({where} = {label})"
-            # A refusal must say what to do: not empty, not the answer to a bug, not a traceback.
-            if got["success"] is False and not (isinstance(out, str) and out.strip()):
-                wrong.append(f"{case}: no message: {out!r}")
-            elif got["success"] is False and (INTERNAL in out or "Traceback" in out):
-                wrong.append(f"{case}: {out[:200]}")
-            if any("<" in m["log"] for m in got["logs"]):
-                wrong.append(f"{case}: HTML in a toast: {got['logs']}")
-            if got["success"] and MARK in json.dumps(out):
-                wrong.append(f"{case}: the input came back as HTML")
+    # The endpoints side by side, each in a session of its own, as several visitors would send them.
+    with ThreadPoolExecutor(4) as pool:
+        answers = pool.map(lambda item: _wrong_answers(attacker, *item, good), attacker.events.items())
+        wrong = [w for ws in answers for w in ws]  # listed together
     assert not wrong, "\n".join(wrong)
     # The server is still serving, and nothing above was a bug (friendly() logs those).
     assert attacker.call("segment", [good])["success"] is True
