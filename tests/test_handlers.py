@@ -26,19 +26,18 @@ def page(views=None) -> Views:
 
 
 def toy(view_id: str, **kw) -> View:
-    """A view that says its id, the language and the opacity it was drawn with."""
-    return View(view_id, html(), draw=lambda d: f"{view_id}:{d.lang}:{d.s.opacity}",
-                blank=lambda st, lang: f"{view_id} blank in {lang}", **kw)  # fmt: skip
+    """A view that says its id, the language, the opacity and whether it was drawn for an image."""
+    return View(view_id, html(), lambda d: f"{view_id}:{d.lang}:{d.s.opacity}:{d.a is not None}", **kw)
 
 
 def test_the_derived_lists_name_the_views_in_the_descriptions_order():
     v = page()
     ids = [x.id for x in v]
-    drawn = [x.id for x in v if x.draw is not None]
+    drawn = [x.id for x in v if x.per_image]
     assert v.outputs == drawn and len(drawn) > 10
     assert v.outputs[0] == "state" and "download" in v.outputs and "upsampling" not in v.outputs
     assert [f"panel-{n}" for n in VARIANTS] == [i for i in v.outputs if i.startswith("panel-") and i[6:] in VARIANTS]
-    assert v.translated == [x.id for x in v if x.blank is not None] and "trained-on" in v.translated
+    assert v.translated == [x.id for x in v if x.words] and "trained-on" in v.translated
     assert "state" not in v.translated and "editor" not in v.translated
     assert all(ids.index(a) < ids.index(b) for a, b in zip(v.translated, v.translated[1:]))
     assert v.controls == ["opacity", "mode", "cls", "prob", *(f"skip-{n}-{p}" for n, p in SKIPS)]
@@ -56,18 +55,21 @@ def test_the_redraw_events_read_their_settings_and_draw_their_views():
 
 
 def test_every_answer_has_the_length_and_order_of_its_list():
-    v = page([toy("a"), toy("b", redraw="panels", reads=("opacity",)), View("c", html(), blank=lambda st, lang: lang)])
+    fixed = View("c", html(), lambda d: f"c in {d.lang}", per_image=False)
+    v = page([toy("a"), toy("b", redraw="panels", reads=("opacity",)), fixed, toy("d", words=False)])
     st, s = object(), Settings(opacity=0.3, switches=(True,) * len(SKIPS))
-    assert v.answer(st, None, s, "ru") == ["a:ru:0.3", "b:ru:0.3"]
-    assert v.redraw(st, "panels")(None, 0.8, lang="en") == ["b:en:0.8"]
+    assert v.outputs == ["a", "b", "d"] and v.translated == ["a", "b", "c"]
+    assert v.answer(st, "an image", s, "ru") == ["a:ru:0.3:True", "b:ru:0.3:True", "d:ru:0.3:True"]
+    assert v.redraw(st, "panels")(None, 0.8, lang="en") == ["b:en:0.8:False"]
     assert v.translation(st, None, "en") == [gr.skip()] * 3
-    assert v.translation(st, None, "ru") == ["a blank in ru", "b blank in ru", "ru"]
+    # Before an image: every view with words, drawn with no image and the default settings.
+    assert v.translation(st, None, "ru") == ["a:ru:0.55:False", "b:ru:0.55:False", "c in ru"]
     # An image on the page: the views it filled were drawn in the language already; the rest are redrawn.
-    assert v.translation(st, object(), "zh-CN") == [gr.skip(), gr.skip(), "zh-CN"]
+    assert v.translation(st, object(), "zh-CN") == [gr.skip(), gr.skip(), "c in zh-CN"]
     answer = v.answer(st, None, s)
     restored = v.restore("photo.jpg", answer, s, "maps")
-    assert len(restored) == len(v.restored) == 1 + 2 + 4 + len(SKIPS) + 1
-    assert restored[:3] == ["photo.jpg", *answer] and restored[3:-1] == s.values()
+    assert len(restored) == len(v.restored) == 1 + 3 + 4 + len(SKIPS) + 1
+    assert restored[:4] == ["photo.jpg", *answer] and restored[4:-1] == s.values()
     assert restored[-1].selected == "maps"
     assert v.restore(None, None, None, None) == [gr.skip()] * len(v.restored)
     with pytest.raises(ValueError, match="shorter"):  # an answer of another length is refused, not shifted

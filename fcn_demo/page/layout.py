@@ -35,7 +35,7 @@ class Layout:
     def place(self, view_id: str):
         """Build view ``view_id`` here, showing its blank (in English: the page is built in English)."""
         v = self.views[view_id]
-        value = v.blank(self.st, "en") if v.blank is not None and v.built_blank else None
+        value = v.blank(self.st, "en") if v.built_blank else None
         return self.add(view_id, v.make(view_id, value))
 
     def slot(self, name: str) -> list:

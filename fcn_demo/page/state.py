@@ -80,23 +80,29 @@ class View:
 
     id: the component's elem_id, and the view's name in every derived list.
     make: ``make(id, value) -> component``: the component, built with its first value.
-    draw: ``draw(Drawing) -> value``: what it shows for an image (None: it shows no image's results).
-    blank: ``blank(st, lang) -> value``: what it shows before an image, in ``lang`` (None: nothing
-        to translate).
+    draw: ``draw(Drawing) -> value``: what it shows; with no image (``Drawing.a`` None) and the
+        default settings, what it shows before an image (its blank).
+    per_image: whether an input's answer redraws it (False: fixed text, drawn only per language).
+    words: whether its blank has words to redraw in the visitor's language (the page is built in English).
     slot: where the layout puts it (fcn_demo.page.layout.Layout.slot), in description order.
     reads: the settings its drawing reads; a change of one of them redraws it (with ``redraw``).
     redraw: the api_name of the event that redraws it when ``reads`` change.
-    built_blank: whether the page is built showing ``blank`` (False: empty until its tab is opened).
+    built_blank: whether the page is built showing its blank (False: empty until its tab is opened).
     """
 
     id: str
     make: Callable[[str, Any], gr.components.Component]
-    draw: Callable[[Drawing], Any] | None = None
-    blank: Callable[[Any, str], Any] | None = None
+    draw: Callable[[Drawing], Any]
+    per_image: bool = True
+    words: bool = True
     slot: str | None = None
     reads: tuple[str, ...] = ()
     redraw: str | None = None
     built_blank: bool = True
+
+    def blank(self, st, lang: str = "en") -> Any:
+        """What it shows before an image, in ``lang``."""
+        return self.draw(Drawing(st, None, Settings(), lang))
 
 
 class Views:
@@ -122,12 +128,12 @@ class Views:
     @property
     def outputs(self) -> list[str]:
         """An input's outputs: every view that draws an image's results, in order."""
-        return [v.id for v in self.views if v.draw is not None]
+        return [v.id for v in self.views if v.per_image]
 
     @property
     def translated(self) -> list[str]:
-        """The translation pass's outputs (after the language itself): every view with a blank."""
-        return [v.id for v in self.views if v.blank is not None]
+        """The translation pass's outputs (after the language itself): every view with words."""
+        return [v.id for v in self.views if v.words]
 
     @property
     def controls(self) -> list[str]:

@@ -30,135 +30,63 @@ def notice(d: Drawing, view: str, **kw) -> str:
 
 
 def describe(st) -> Views:
-    """The page's views for the server state ``st`` (its models' names, their skips, the metrics)."""
+    """The page's views for the server state ``st`` (its models' names, their skips, the metrics).
+    A view's drawing with no image (``d.a`` None) and the default settings is what it shows first."""
     names, skips = st.names, st.skips
-    nets = [n for n in names if VARIANTS[n].skips]
     panel = html(elem_classes=["panel"])
+    fixed = {"per_image": False}  # text that does not change with the image, only with the language
+    quiet = {"words": False}  # nothing to translate: data, a picture, or nothing before an image
+    # A table, a view a line or two: kept as written.
+    # fmt: off
     return Views(
         [
-            View("state", lambda i, v: gr.State(v), draw=lambda d: d.a, slot="page"),
-            View("trained-on", html(), blank=lambda st, lang: photo.trained_on(st.histories, lang), slot="photo"),
-            View(
-                "status",
-                html(),
-                draw=lambda d: photo.status(d.a, d.lang),
-                blank=lambda st, lang: photo.status(None, lang),
-                slot="status",
-            ),  # fmt: skip
-            View("download", photo.download, draw=lambda d: gr.update(interactive=True), slot="status"),
+            View("state", lambda i, v: gr.State(v), lambda d: d.a, slot="page", **quiet),
+            View("trained-on", html(), lambda d: photo.trained_on(d.st.histories, d.lang), slot="photo", **fixed),
+            View("status", html(), lambda d: photo.status(d.a, d.lang), slot="status"),
+            View("download", photo.download, lambda d: gr.update(interactive=True), slot="status", **quiet),
             # Compare
             *(
-                View(
-                    f"panel-{n}",
-                    panel,
-                    draw=lambda d, n=n: compare.panel(d.a, n, d.s.opacity, d.s.mode, d.lang),
-                    blank=lambda st, lang, n=n: compare.panel(None, n, lang=lang),
-                    slot="panels",
-                    reads=("opacity", "mode"),
-                    redraw="panels",
-                )  # fmt: skip
+                View(f"panel-{n}", panel, lambda d, n=n: compare.panel(d.a, n, d.s.opacity, d.s.mode, d.lang),
+                     slot="panels", reads=("opacity", "mode"), redraw="panels")
                 for n in names
             ),
-            View(
-                "panel-truth",
-                panel,
-                draw=lambda d: compare.ground_truth_panel(d.a, d.lang),
-                blank=lambda st, lang: compare.ground_truth_panel(None, lang),
-                slot="panels",
-            ),  # fmt: skip
-            View(
-                "panel-disagree",
-                panel,
-                draw=lambda d: compare.disagreement_panel(d.a, d.lang),
-                blank=lambda st, lang: compare.disagreement_panel(None, lang),
-                slot="panels",
-            ),  # fmt: skip
-            View("compare-notice", html(), draw=lambda d: notice(d, "compare"), slot="compare"),
+            View("panel-truth", panel, lambda d: compare.ground_truth_panel(d.a, d.lang), slot="panels"),
+            View("panel-disagree", panel, lambda d: compare.disagreement_panel(d.a, d.lang), slot="panels"),
+            View("compare-notice", html(), lambda d: notice(d, "compare"), slot="compare", **quiet),
             # Maps
-            View(
-                "maps-out",
-                html(),
-                draw=lambda d: (
-                    notice(d, "maps") + maps.skip_maps(d.a, names, int(d.s.cls), d.s.maps == "probability", d.lang)
-                ),
-                blank=lambda st, lang: maps.skip_maps(None, names, 1, True, lang),
-                slot="maps",
-                reads=("cls", "maps"),
-                redraw="maps",
-            ),  # fmt: skip
-            # Ablation
+            View("maps-out", html(), lambda d: notice(d, "maps") + maps.skip_maps(d.a, names, int(d.s.cls),
+                                                                                 d.s.maps == "probability", d.lang),
+                 slot="maps", reads=("cls", "maps"), redraw="maps"),
+            # Ablation (each skip net's view sits under its switches, placed by ablation.layout)
             *(
-                View(
-                    f"ablate-{n}",
-                    panel,
-                    draw=lambda d, n=n: ablation.ablation(d.a, n, d.s.drops(skips)[n], d.lang),
-                    blank=lambda st, lang, n=n: ablation.ablation(None, n, (), lang),
-                    reads=("switches",),
-                    redraw="ablate",
-                )  # fmt: skip
-                for n in nets
+                View(f"ablate-{n}", panel, lambda d, n=n: ablation.ablation(d.a, n, d.s.drops(skips)[n], d.lang),
+                     reads=("switches",), redraw="ablate")
+                for n in names
+                if VARIANTS[n].skips
             ),
-            View(
-                "ablate-ref",
-                panel,
-                draw=lambda d: ablation.reference(d.a, names[0], d.lang),
-                blank=lambda st, lang: ablation.reference(None, names[0], lang),
-                slot="ablation-reference",
-                redraw="ablate",
-            ),  # fmt: skip
-            View(
-                "ablate-notice",
-                html(),
-                draw=lambda d: notice(d, "ablation", drops=d.s.drops(skips)),
-                slot="ablation",
-                reads=("switches",),
-                redraw="ablate",
-            ),  # fmt: skip
+            View("ablate-ref", panel, lambda d: ablation.reference(d.a, names[0], d.lang), slot="ablation-reference",
+                 redraw="ablate"),
+            View("ablate-notice", html(), lambda d: notice(d, "ablation", drops=d.s.drops(skips)), slot="ablation",
+                 reads=("switches",), redraw="ablate", **quiet),
             # Exercise
-            View("editor", exercise.editor, draw=lambda d: exercise.canvas(d.a), slot="exercise"),
-            View(
-                "grade-out",
-                html(),
-                draw=lambda d: exercise.grade(d.a, None, d.lang),
-                blank=lambda st, lang: exercise.grade(None, None, lang),
-                slot="exercise-grade",
-            ),  # fmt: skip
+            View("editor", exercise.editor, lambda d: exercise.canvas(d.a), slot="exercise", **quiet),
+            View("grade-out", html(), lambda d: exercise.grade(d.a, None, d.lang), slot="exercise-grade"),
             # Lessons
-            View(
-                "confidence-out",
-                html(),
-                draw=lambda d: notice(d, "confidence") + lessons.confidence_panels(d.a, names, d.lang),
-                blank=lambda st, lang: lessons.confidence_panels(None, names, lang),
-                slot="lessons",
-            ),  # fmt: skip
+            View("confidence-out", html(),
+                 lambda d: notice(d, "confidence") + lessons.confidence_panels(d.a, names, d.lang), slot="lessons"),
             # Drawn on the tab's first visit (matplotlib is not imported at start-up), then reused.
-            View("upsampling", html(), blank=lambda st, lang: st.upsampling(lang), slot="lessons", built_blank=False),
+            View("upsampling", html(), lambda d: d.st.upsampling(d.lang), slot="lessons", built_blank=False, **fixed),
             # Metrics
-            View(
-                "metrics-table", html(), blank=lambda st, lang: metrics.metrics_tables(st.metrics, lang), slot="metrics"
-            ),
-            View(
-                "provenance",
-                html(),
-                blank=lambda st, lang: metrics.provenance(st.loaded, st.histories, lang),
-                slot="metrics-after",
-            ),  # fmt: skip
-            View(
-                "confusion",
-                html(),
-                draw=lambda d: metrics.confusion_tables(d.st.metrics, d.a, d.lang),
-                blank=lambda st, lang: metrics.confusion_tables(st.metrics, None, lang),
-                slot="metrics-after",
-            ),  # fmt: skip
+            View("metrics-table", html(), lambda d: metrics.metrics_tables(d.st.metrics, d.lang), slot="metrics",
+                 **fixed),
+            View("provenance", html(), lambda d: metrics.provenance(d.st.loaded, d.st.histories, d.lang),
+                 slot="metrics-after", **fixed),
+            View("confusion", html(), lambda d: metrics.confusion_tables(d.st.metrics, d.a, d.lang),
+                 slot="metrics-after"),
             # Probe
-            View("probe-photo", probe.photo, draw=lambda d: d.a.rgb if d.a is not None else None, slot="probe"),
-            View(
-                "probe-out",
-                html(scale=3),
-                draw=lambda d: probe.probe_panels(None, None, lang=d.lang),
-                blank=lambda st, lang: probe.probe_panels(None, None, lang=lang),
-                slot="probe",
-            ),  # fmt: skip
+            View("probe-photo", probe.photo, lambda d: d.a.rgb if d.a is not None else None, slot="probe", **quiet),
+            View("probe-out", html(scale=3), lambda d: probe.probe_panels(None, None, lang=d.lang), slot="probe"),
         ],
         skips,
     )
+    # fmt: on
