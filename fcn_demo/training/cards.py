@@ -86,7 +86,8 @@ def _evaluation(metrics: dict, histories: list[TrainingHistory], highlight: str 
     out["unseen"] = None
     if "unseen" in metrics:
         caption = unseen_table(metrics).split("\n")[-1].replace(f" {GENERATED}", "")
-        out["unseen"] = {"caption": caption, "table": metrics_table(metrics["unseen"], classes, highlight)}
+        out["unseen"] = {"caption": caption, "table": metrics_table(metrics["unseen"], classes, highlight),
+                         "trained_on": bool(metrics["unseen"].get("trained_on_by"))}  # fmt: skip
     return out
 
 
@@ -96,9 +97,12 @@ def _selection_text(history: TrainingHistory) -> str:
     if history.selection.startswith("mean of") and any(breed_of(n) not in SUBSET_BREEDS for n in history.val_images):
         # Said from the recorded image lists, so a history whose selection string predates the
         # extra set still reads right.
+        unseen = ("the out-of-distribution photos and the extra breeds held out whole"
+                  if history.config.get("hold_out_breeds", True) else
+                  "the out-of-distribution photos; this final run trained on every extra breed")  # fmt: skip
         return (f"mean of the mIoU on {len(history.val_images)} photos of breeds it trained on (carve-outs of "
                 f"trainval and of the extra set) and on {len(history.ood_images)} photos of breeds it never saw "
-                "(the out-of-distribution photos and the extra breeds held out whole)")  # fmt: skip
+                f"({unseen})")  # fmt: skip
     return history.selection
 
 
