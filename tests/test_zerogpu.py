@@ -131,7 +131,7 @@ def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
     # Every view after it reads the returned data, not a state left in the worker.
     panels = client.predict(0.3, "error map", api_name="/panels")
     assert all(f"error map of {sample.name}" in p for p in panels)
-    maps = client.predict(2, "raw score", api_name="/maps")
+    (maps,) = client.predict(2, "raw score", api_name="/maps")  # a redraw answers each view that reads its settings
     assert maps.count("<img") == len(VARIANTS) and "class border (raw score)" in maps
     ablated = client.predict(False, True, True, api_name="/ablate")
     assert "switched off: <b>pool4</b>" in ablated[0] and "switched off: <b>nothing</b>" in ablated[1]
