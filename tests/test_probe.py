@@ -114,7 +114,7 @@ def test_sentence_names_every_model(probes):
     for p in probes.values():
         for m in p.models.values():
             assert m.title in p.sentence
-            assert f"{m.field_px}" in p.sentence and f"{m.radius_px:.0f} px ({m.title})" in p.sentence
+            assert f"{m.field_px}" in p.sentence and f"{2 * m.radius_px:.0f} px ({m.title})" in p.sentence
 
 
 def test_sentence_when_the_models_disagree():
@@ -126,7 +126,8 @@ def test_sentence_when_the_models_disagree():
     models = {"a": answer("a", "FCN-32s", [0.6, 0.3, 0.1], 50), "b": answer("b", "U-Net", [0.05, 0.9, 0.05], 12)}
     text = sentence(5, 6, (4, 4), models)
     assert text.startswith("At (5, 6) the models disagree (FCN-32s background; U-Net pet); U-Net is surest (pet, 90%)")
-    assert "50 px (FCN-32s), 12 px (U-Net)" in text
+    # widths beside widths: the theoretical fields and the circle holding 90% of the gradient (2 x its radius)
+    assert "circle around the pixel only 100 px (FCN-32s), 24 px (U-Net) wide" in text
 
 
 def test_pixel_arithmetic():

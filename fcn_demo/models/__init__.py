@@ -33,6 +33,7 @@ class MapSpec:
     caption: str
     stride: int
     additive: bool = False
+    layer: str = ""  # the layer whose scores it shows, as the lessons name it ("pool5", "bottleneck")
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,14 @@ class Variant:
 
 
 _FCN_MAPS = (
-    MapSpec("score_pool5", "pool5 alone (stride 32): what FCN-32s sees", 32),
+    MapSpec("score_pool5", "pool5's scores alone (stride 32), before any skip", 32, layer="pool5"),
     MapSpec("score_pool4", "pool4's contribution (stride 16): finer detail", 16, additive=True),
     MapSpec("fuse_pool4", "pool5 + pool4 fused (stride 16)", 16),
-    MapSpec("score_pool3", "pool3's contribution (stride 8): edges and borders", 8, additive=True),
+    MapSpec("score_pool3", "pool3's contribution (stride 8)", 8, additive=True),
     MapSpec("fuse_pool3", "pool5 + pool4 + pool3 fused (stride 8)", 8),
 )
 _UNET_MAPS = (
-    MapSpec("stage16", "bottleneck (stride 16)", 16),
+    MapSpec("stage16", "bottleneck (stride 16)", 16, layer="bottleneck"),
     MapSpec("stage8", "decoder + conv4 skip (stride 8)", 8),
     MapSpec("stage4", "decoder + conv3 skip (stride 4)", 4),
     MapSpec("stage2", "decoder + conv2 skip (stride 2)", 2),

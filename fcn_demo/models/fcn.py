@@ -49,7 +49,8 @@ class FCNHead(nn.Sequential):
 
     The paper's fc6 is a 7x7x4096 conv (the reshaped ImageNet fc layer). We have no ImageNet
     classifier to reshape, so fc6/fc7 start from scratch and are kept narrow (``channels``) to keep
-    the checkpoints small; a 3x3 fc6 still sees a 3x3 window of pool5 (about 200 px of context).
+    the checkpoints small; a 3x3 fc6 still sees a 3x3 window of pool5 (a 276 px receptive field: pool5's
+    212 px plus one 32 px step on each side).
     """
 
     def __init__(self, in_channels: int, channels: int, num_classes: int, kernel_size: int, dropout: float) -> None:

@@ -75,11 +75,12 @@ def notice_maps(a: Analysis, lang: str = "en", **_) -> str:
     m = a.models[name]
     specs = [s for s in get_variant(name).maps if s.key in m.maps and not s.additive]
     coarse, fine = m.maps[specs[0].key], m.maps[specs[-1].key]
-    what = specs[0].caption.split(" (")[0].removesuffix(" alone")  # "pool5", "bottleneck"
+    what = specs[0].layer or specs[0].key  # "pool5", "bottleneck"
     layer = text(lang, f"gen.layer.{what}") if f"gen.layer.{what}" in translations()["en"] else what
     (ch, cw), (fh, fw) = coarse.shape[-2:], fine.shape[-2:]
     alone = cells_to_pixels(coarse, a.work_size, a.size)
-    said = {"layer": layer, "model": m.title, "image": image, "ch": ch, "cw": cw}
+    said = {"layer": layer, "model": m.title, "image": image, "ch": ch, "cw": cw,
+            "stride": map_stride(coarse.shape[-2:], a.work_size)}  # fmt: skip
     if len(specs) > 1:
         grid = text(lang, "gen.notice.maps_grid_finest", **said, fh=fh, fw=fw, ratio=fh * fw / (ch * cw))
     else:
@@ -88,6 +89,11 @@ def notice_maps(a: Analysis, lang: str = "en", **_) -> str:
     if a.gt is not None and m.metrics:
         alone_miou = image_metrics(alone, a.gt)["miou"]
         differs = text(lang, "gen.notice.maps_differs_miou", **said, alone=alone_miou, full=m.metrics["miou"])
+        # The Ablation tab's "every skip off" is the same scores upsampled smoothly: say both numbers.
+        smooth = m.ablation_metrics.get(tuple(sorted(get_variant(name).skips)))
+        if smooth:
+            differs = sentences(lang, differs, text(lang, "gen.notice.maps_smooth", layer=layer,
+                                                    smooth=smooth["miou"], alone=alone_miou))  # fmt: skip
     else:
         differs = text(lang, "gen.notice.maps_differs", **said)
     return sentences(lang, grid, differs)

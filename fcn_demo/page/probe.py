@@ -64,7 +64,7 @@ def probe_panels(p: Probe | None, rgb: np.ndarray | None, label: str | None = No
         stats = (
             stat(text(lang, "gen.stat.field"), text(lang, "gen.unit.px", n=m.field_px))
             + stat(text(lang, "gen.stat.within", mass=MASS),
-                    text(lang, "gen.probe.radius", r=m.radius_px, frac=m.radius_frac))
+                    text(lang, "gen.probe.radius", d=2 * m.radius_px, frac=2 * m.radius_frac))
             + stat(text(lang, "gen.stat.forward_backward"), ms(lang, m.ms))
         )  # fmt: skip
         alt = probe_alt(m, p.x, p.y, label, lang)

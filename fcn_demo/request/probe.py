@@ -237,6 +237,6 @@ def sentence(x: int, y: int, work_size: tuple[int, int], models: dict[str, Model
     lo, hi = min(cover), max(cover)
     share = f"{lo:.0%}" if round(lo * 100) == round(hi * 100) else f"{lo:.0%}-{hi:.0%}"
     fields = listing(lang, (f"{m.title} {m.field_px}" for m in ms))
-    radii = listing(lang, (text(lang, "gen.probe.radius_of", r=m.radius_px, model=m.title) for m in ms))
+    radii = listing(lang, (text(lang, "gen.probe.radius_of", d=2 * m.radius_px, model=m.title) for m in ms))
     return text(lang, "gen.probe.sentence", verdict=verdict, fields=fields, w=ww, h=hw, share=share, mass=MASS,
                 radii=radii)  # fmt: skip
