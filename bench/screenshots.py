@@ -1,6 +1,6 @@
 """The README's screenshots, made on purpose: a test run writes nothing into the tree, this does.
 
-    python bench/screenshots.py                  # rewrites docs/screenshots/ (~6 minutes on 2 cores)
+    python bench/screenshots.py                  # rewrites docs/screenshots/ (~5 minutes on 2 cores)
     python bench/screenshots.py --out /tmp/shots # somewhere else, to look before replacing them
     python bench/screenshots.py -- -x            # anything after -- goes to pytest
 
@@ -14,15 +14,16 @@ old ones in place.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from common import REPO
 
-# The tests that take a screenshot (each saves it with test_browser.shoot).
+# The tests that take a screenshot (each saves it with test_browser.shoot, or into test_browser.SHOTS).
 TESTS = [
     "tests/test_browser.py",
     "tests/test_zerogpu.py::test_a_waiting_visitor_sees_their_place_in_the_queue",
@@ -30,23 +31,39 @@ TESTS = [
 ]
 
 
+class Outcomes:
+    """A pytest plugin that counts the tests that passed and the reports that failed."""
+
+    def __init__(self) -> None:
+        self.passed = self.failed = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.failed += report.failed
+        self.passed += report.passed and report.when == "call"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots", help="where the pictures go")
     p.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = p.parse_args(argv)
+    out = args.out.resolve()
+    os.chdir(REPO)
+    outcomes = Outcomes()
     with tempfile.TemporaryDirectory(prefix="fcn-demo-shots-") as shots:
-        run = subprocess.run([sys.executable, "-m", "pytest", *TESTS, "--screenshots", shots, "-p",
-                              "no:cacheprovider", *args.pytest_args], cwd=REPO)  # fmt: skip
+        code = pytest.main([*TESTS, "--screenshots", shots, "-p", "no:cacheprovider", *args.pytest_args],
+                           plugins=[outcomes])  # fmt: skip
         taken = sorted(Path(shots).glob("*.png"))
-        if run.returncode != 0 or not taken:
-            print(f"no screenshots written: pytest exited with {run.returncode}", file=sys.stderr)
-            return run.returncode or 1
-        args.out.mkdir(parents=True, exist_ok=True)
+        # Kept when every test passed (pytest's own exit status also counts a file the run changed in
+        # the tree, which may be someone's edit made meanwhile: it is reported, and returned).
+        if outcomes.failed or not outcomes.passed or not taken:
+            print(f"no screenshots written: {outcomes.failed} failed, {outcomes.passed} passed", file=sys.stderr)
+            return int(code) or 1
+        out.mkdir(parents=True, exist_ok=True)
         for path in taken:
-            shutil.copy2(path, args.out / path.name)
-    print(f"{len(taken)} screenshots in {args.out}: {', '.join(p.name for p in taken)}")
-    return 0
+            shutil.copy2(path, out / path.name)
+    print(f"{len(taken)} screenshots in {out}: {', '.join(p.name for p in taken)}")
+    return int(code)
 
 
 if __name__ == "__main__":

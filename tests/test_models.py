@@ -109,7 +109,11 @@ def test_torchvision_weights_load_into_the_backbone():
     from torchvision.models import vgg16
 
     torch.manual_seed(0)
-    tv = vgg16(weights=None).eval()
+    with torch.device("meta"):  # its 120M-parameter classifier is never made: only `features` is used
+        tv = vgg16(weights=None).eval()
+    tv.features.to_empty(device="cpu")
+    for p in tv.features.parameters():
+        torch.nn.init.normal_(p, std=0.05)
     ours = VGG16Backbone("pool5", *IMAGENET_MEAN_STD).eval()
     load_backbone(ours, torchvision_state_dict(tv))
     x = torch.rand(1, 3, 64, 96)  # multiples of 32: torchvision's floor pools equal our ceil pools
