@@ -38,7 +38,8 @@ def test_fcns_upsample_by_transposed_convolutions_and_the_unet_concatenates(mode
     for name in ("fcn32s", "fcn16s", "fcn8s"):
         svg = architecture.svg(name, models[name], "en")
         skips = len(VARIANTS[name].skips)
-        assert svg.count("transposed convolution") == skips
+        drawn = " ".join(t.text or "" for t in ET.fromstring(svg).iter(f"{SVG}text"))
+        assert drawn.count("transposed") == skips
         assert [b["data-block"] for b in blocks(svg)].count("+") == skips
         # the last upsampling is a fixed bilinear one by the remaining stride
         assert f"{VARIANTS[name].output_stride}x bilinear upsampling" in svg
@@ -53,3 +54,10 @@ def test_the_drawing_speaks_each_language_and_escapes_nothing_raw(models, lang):
     ET.fromstring(svg)  # well-formed: every text was escaped
     en = architecture.svg("fcn16s", models["fcn16s"], "en")
     assert (svg != en) == (lang != "en")
+
+
+def test_each_drawing_has_its_own_arrowhead(models):
+    # url(#id) takes the first element with that id in the page: a hidden drawing's would hide them all
+    ids = [ET.fromstring(architecture.svg(n, models[n], "en", tall=t)).find(f"{SVG}defs/{SVG}marker").get("id")
+           for n in VARIANTS for t in (False, True)]  # fmt: skip
+    assert len(set(ids)) == len(ids) == 2 * len(VARIANTS)

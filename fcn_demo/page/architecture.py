@@ -3,14 +3,15 @@
 The encoder runs left to right on the top row (VGG16's conv blocks and pools), the head and the
 decoder come back right to left on the bottom row, so FCNs and the U-Net share one U-shaped
 picture. Every block carries ``data-block`` (the layer's name) and, where the page has a view of
-it, ``data-map`` (the key of forward()'s teaching map) or ``data-skip`` (the ablation switch), so
-a click can open the matching view. Words a student reads go through :func:`core.i18n.text`;
+it, ``data-map`` (the key of forward()'s teaching map) or ``data-skip`` (the ablation switch), for
+a click to open the matching view (not wired yet: the blocks are not interactive). Words a student reads go through :func:`core.i18n.text`;
 layer names (conv1, pool4, fc6 ...) are the code's and the paper's, the same in every language.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 from torch import nn
@@ -110,17 +111,24 @@ BOX_W, BOX_H, GAP, LANE_GAP, PAD = 124, 58, 12, 48, 8
 LINE_CHARS = 19  # a detail line wraps after about this many characters (11 px text in a 124 px box)
 
 
+def _width(token: str) -> int:
+    """A token's width in Latin characters: a CJK character takes about two."""
+    return sum(2 if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" else 1 for ch in token)
+
+
 def _lines(detail: str) -> list[str]:
-    """The detail text in at most two lines that fit a box (CJK has no spaces: cut by length)."""
-    words, lines = detail.split(" ") if " " in detail else [detail], [""]
-    for w in words:
-        if lines[-1] and len(lines[-1]) + 1 + len(w) > LINE_CHARS:
-            lines.append(w)
+    """The detail text in at most two lines that fit a box: words wrap at spaces, CJK text between
+    any two characters (it has no spaces)."""
+    tokens = re.findall(r"[\u2e80-\u9fff\uff00-\uffef]|[^\s\u2e80-\u9fff\uff00-\uffef]+|\s+", detail)
+    lines = [""]
+    for tok in tokens:
+        if tok.isspace():
+            lines[-1] += " " if lines[-1] else ""
+        elif lines[-1].strip() and _width(lines[-1] + tok) > LINE_CHARS and len(lines) < 2:
+            lines.append(tok)
         else:
-            lines[-1] = f"{lines[-1]} {w}".strip()
-    if len(lines) == 1 and len(detail) > LINE_CHARS and " " not in detail:
-        lines = [detail[: len(detail) // 2], detail[len(detail) // 2 :]]
-    return lines[:2] if len(lines) <= 2 else [lines[0], " ".join(lines[1:])]
+            lines[-1] += tok
+    return [line.strip() for line in lines]
 
 
 def _box(b: Block, x: int, y: int) -> str:
@@ -129,8 +137,6 @@ def _box(b: Block, x: int, y: int) -> str:
         attrs.append(f'data-map="{html.escape(b.map_key)}"')
     if b.skip:
         attrs.append(f'data-skip="{html.escape(b.skip)}"')
-    role = ' role="button" tabindex="0"' if b.map_key or b.skip else ""
-    label = html.escape(f"{b.name}: {b.detail}")
     lines = _lines(b.detail)
     detail = "".join(
         f'<text x="{x + BOX_W // 2}" y="{y + 38 + 13 * i - 6 * (len(lines) - 1)}" text-anchor="middle" font-size="12" '
@@ -138,7 +144,7 @@ def _box(b: Block, x: int, y: int) -> str:
         for i, line in enumerate(lines)
     )
     return (
-        f'<g class="arch-block" {" ".join(attrs)}{role} aria-label="{label}">'
+        f'<g class="arch-block" {" ".join(attrs)}>'
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{FILL[b.kind]}" stroke="{INK}" stroke-width="1"/>'
         f'<text x="{x + BOX_W // 2}" y="{y + 18}" text-anchor="middle" font-size="14" font-weight="600" fill="{INK}">{html.escape(b.name)}</text>'
         f"{detail}</g>"
@@ -176,28 +182,57 @@ def _edge(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int, int, int]:
     return ax, ay + sy, bx, by - sy
 
 
+def _across(a: tuple[int, int], b: tuple[int, int], tall: bool) -> tuple[int, int, int, int]:
+    """A skip from encoder box ``a`` across the gap between the lanes to box ``b`` (from the side of
+    ``a`` that faces the other lane, so it cannot be read as leaving a neighbour)."""
+    (ax, ay), (bx, by) = _center(a), _center(b)
+    if tall:
+        return ax + BOX_W // 2, ay, bx - BOX_W // 2, by
+    return ax, ay + BOX_H // 2, bx, by - BOX_H // 2
+
+
 def svg(name: str, model: nn.Module, lang: str = "en", tall: bool = False) -> str:
     """The variant drawn as an SVG: wide (two rows) for a desk or projector, tall (two columns)
     for a phone, where the same text then shows at full size."""
     top, bottom = blocks_of(model, lang)
     first, second, width, height = layout(top, bottom, tall)
+    # Its own arrowhead id: a page holds many drawings, some hidden, and url(#id) takes the first.
+    marker = f"arch-arrow-{name}-{'tall' if tall else 'wide'}"
     parts = [_box(b, *xy) for b, xy in zip(top + bottom, first + second)]
     for lane in (first, second):
-        parts += [_arrow(*_edge(a, b)) for a, b in zip(lane, lane[1:])]
-    parts.append(_arrow(*_edge(first[-1], second[0])))
+        parts += [_arrow(*_edge(a, b), marker=marker) for a, b in zip(lane, lane[1:])]
+    parts.append(_arrow(*_edge(first[-1], second[0]), marker=marker))
     where = {b.name: xy for b, xy in zip(top, first)}
-    parts += [_arrow(*_edge(where[b.source], xy), dashed=True) for b, xy in zip(bottom, second) if b.source in where]
-    title = html.escape(text(lang, "gen.arch.title", model=get_variant(name).title))
+    parts += [
+        _arrow(*_across(where[b.source], xy, tall), dashed=True, marker=marker)
+        for b, xy in zip(bottom, second)
+        if b.source in where
+    ]
+    # The picture's text alternative walks the same path: every block, in order, with its detail.
+    path = ", ".join(f"{b.name} ({b.detail})" for b in top + bottom)
+    title = html.escape(f"{text(lang, 'gen.arch.title', model=get_variant(name).title)}: {path}")
     return (
         f'<svg class="architecture {"tall" if tall else "wide"}" viewBox="0 0 {width} {height}" width="{width}" '
         'style="max-width:100%;height:auto" '
         f'role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
-        '<defs><marker id="arch-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
+        f'<defs><marker id="{marker}" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
         f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="{INK}"/></marker></defs>{"".join(parts)}</svg>'
     )  # fmt: skip
 
 
-def _arrow(x1: int, y1: int, x2: int, y2: int, dashed: bool = False) -> str:
+def _arrow(x1: int, y1: int, x2: int, y2: int, dashed: bool = False, marker: str = "arch-arrow") -> str:
     dash = ' stroke-dasharray="5,4"' if dashed else ""
     return (f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{INK}" stroke-width="1.5"{dash} '
-            'marker-end="url(#arch-arrow)"/>')  # fmt: skip
+            f'marker-end="url(#{marker})"/>')  # fmt: skip
+
+
+def panel(models: dict[str, nn.Module], lang: str = "en") -> str:
+    """Every model drawn, one figure each (wide for a desk or projector, tall on a phone: the CSS
+    shows one), under a heading that says what the drawing is for."""
+    figures = "".join(
+        f'<figure class="arch-figure" data-model="{html.escape(name)}"><figcaption>'
+        f"{html.escape(get_variant(name).title)}</figcaption>{svg(name, model, lang)}{svg(name, model, lang, tall=True)}"
+        "</figure>"
+        for name, model in models.items()
+    )
+    return f'<div class="architecture-panel"><p class="arch-heading">{html.escape(text(lang, "gen.arch.heading"))}</p>{figures}</div>'

@@ -27,7 +27,7 @@ from fcn_demo.core.i18n import locale, say, text
 from fcn_demo.core.inputs import InputError, payload_source
 from fcn_demo.core.samples import SAMPLES_DIR, list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import api, exercise, probe, share, upsampling
+from fcn_demo.page import api, architecture, exercise, probe, share, upsampling
 from fcn_demo.page.metrics import read_metrics
 from fcn_demo.page.parts import image_name, why_unavailable
 from fcn_demo.page.state import Settings
@@ -194,6 +194,10 @@ class DemoState:
         return [lang, *self.views.translation(self, a, lang)]
 
     @functools.cache  # noqa: B019 (one DemoState per server: the cache lives as long as the page)
+    def architecture(self, lang: str = "en") -> str:
+        """Every loaded model drawn as blocks in ``lang`` (read from the modules; nothing runs)."""
+        return architecture.panel(self.analyzer.models, lang)
+
     def upsampling(self, lang: str = "en") -> str:
         """The upsampling lesson in ``lang``: static, from the weights, drawn once per language."""
         return upsampling.upsampling_lesson(self.analyzer.models, lang)

@@ -27,6 +27,7 @@ def layout(ui) -> None:
         words = [(T("maps_probability"), MAPS_VIEWS[0]), (T("maps_raw"), MAPS_VIEWS[1])]
         ui.add("prob", gr.Radio(words, value=Settings.maps, label=T("show"), elem_id="prob", info=T("maps_info")))
     ui.slot("maps")
+    ui.slot("maps-architecture")
 
 
 def caption(lang: str, key: str, english: str) -> str:

@@ -57,6 +57,7 @@ def describe(st) -> Views:
             View("maps-out", html(), lambda d: notice(d, "maps") + maps.skip_maps(d.a, names, int(d.s.cls),
                                                                                  d.s.maps == "probability", d.lang),
                  slot="maps", reads=("cls", "maps"), redraw="maps"),
+            View("architecture", html(), lambda d: d.st.architecture(d.lang), slot="maps-architecture", **fixed),
             # Ablation (each skip net's view sits under its switches, placed by ablation.layout)
             *(
                 View(f"ablate-{n}", panel, lambda d, n=n: ablation.ablation(d.a, n, d.s.drops(skips)[n], d.lang),
