@@ -73,7 +73,7 @@ class TrainConfig:
     extra_data: str | None = field(default_factory=lambda: str(extra_root()))
     # Labelled photos drawn afresh each epoch (None: all of them, 788 with the extra set).
     labelled_per_epoch: int | None = None
-    # False (``--all-breeds``): the breeds held out for validation train too (835 labelled photos
+    # False (``--all-breeds``): the breeds held out for validation train too (833 labelled photos
     # of all 29 breeds); the unseen pool is then the out-of-distribution photos alone.
     hold_out_breeds: bool = True
 
