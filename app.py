@@ -125,6 +125,10 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
                       api_visibility="undocumented")  # fmt: skip
     ui["tab-lessons"].select(localized(st.upsampling), lang, ui["upsampling"], api_visibility="private",
                              show_progress="minimal")  # fmt: skip
+    sliders = ui.all(["whatif-kernel", "whatif-stride"])
+    gr.on([ui["tab-lessons"].select, *(s.release for s in sliders)], localized(friendly(st.whatif)), [*sliders, lang],
+          ui["whatif-out"], api_name="whatif", api_visibility="undocumented", show_progress="hidden",
+          trigger_mode="always_last")  # fmt: skip
     charts = metrics.charts(st)
     ui["tab-metrics"].select(lambda: charts(), None, ui.all(["iou-bars", "curves"]), api_visibility="private",
                              show_progress="minimal")  # fmt: skip

@@ -171,3 +171,17 @@ def test_the_readme_python_example_runs_as_written(app_url, monkeypatch, capsys)
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
     assert printed[0].endswith("Bengal_193_fcn32s.png")
     assert "'miou'" in printed[1] and "'border_iou'" in printed[1]
+
+
+def test_the_transposed_convolution_what_if_answers_and_refuses_bad_sliders(client):
+    html = client.predict(3, 2, api_name="/whatif")
+    assert "checkerboard" in html and "<img" in html
+    # the FCNs' own upsampling, read from the loaded modules: 4x4 kernels at stride 2, which stay flat
+    assert "kernel 4 and stride 2" in html
+    with pytest.raises(AppError) as e:
+        client.predict(2.5, 2, api_name="/whatif")  # in the slider's range, but not a kernel size
+    assert "kernel must be a whole number from 1 to 8" in str(e.value) and "Traceback" not in str(e.value)
+    with pytest.raises(AppError) as e:
+        client.predict(12, 2, api_name="/whatif")  # out of range: the slider itself refuses it
+    assert "8" in str(e.value) and "Traceback" not in str(e.value)
+    assert "flat input stays flat" in client.predict(4, 2, api_name="/whatif")  # still serving

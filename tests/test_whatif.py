@@ -43,3 +43,21 @@ def test_the_picture_shows_each_count_in_its_own_cell():
     r4, c4 = np.argwhere(counts == 4)[0]
     r1, c1 = np.argwhere(counts == 1)[0]
     assert grey[r4 * 20 + 2, c4 * 20 + 2] < grey[r1 * 20 + 2, c1 * 20 + 2]
+
+
+@pytest.mark.parametrize("bad", [0, 9, 2.5, "3", None, True, float("nan"), [4]])
+def test_the_sliders_values_are_checked(bad):
+    from fcn_demo.core.inputs import InputError
+
+    with pytest.raises(InputError, match="kernel must be a whole number from 1 to 8"):
+        whatif.checked(bad, 2)
+    with pytest.raises(InputError, match="stride must be a whole number from 1 to 4"):
+        whatif.checked(4, bad if bad != 9 else 5)
+    assert whatif.checked(4.0, 2) == (4, 2)
+
+
+def test_the_panel_shows_the_picture_the_case_and_the_models_own_kernel():
+    html = whatif.panel(3, 2, "en", learned=((4, 2),))
+    assert html.count("<img") == 1 and "checkerboard" in html
+    assert "kernel 4 and stride 2" in html and "flat input stays flat" in html
+    assert "kernel 4" not in whatif.panel(3, 2, "en")  # nothing about the models when none is loaded

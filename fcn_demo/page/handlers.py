@@ -27,7 +27,7 @@ from fcn_demo.core.i18n import locale, say, text
 from fcn_demo.core.inputs import InputError, payload_source
 from fcn_demo.core.samples import SAMPLES_DIR, list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import api, architecture, exercise, probe, share, upsampling
+from fcn_demo.page import api, architecture, exercise, probe, share, upsampling, whatif
 from fcn_demo.page.metrics import read_metrics
 from fcn_demo.page.parts import image_name, why_unavailable
 from fcn_demo.page.state import Settings
@@ -197,6 +197,13 @@ class DemoState:
     def architecture(self, lang: str = "en") -> str:
         """Every loaded model drawn as blocks in ``lang`` (read from the modules; nothing runs)."""
         return architecture.panel(self.analyzer.models, lang)
+
+    def whatif(self, kernel, stride, lang: str = "en") -> str:
+        """The transposed-convolution what-if for the sliders' values, beside the loaded FCNs' own
+        learned upsampling (kernel and stride read from their modules)."""
+        learned = sorted({(up.kernel_size[0], up.stride[0]) for m in self.analyzer.models.values()
+                          for up in getattr(m, "upscore", {}).values()})  # fmt: skip
+        return whatif.panel(*whatif.checked(kernel, stride), lang, tuple(learned))
 
     def upsampling(self, lang: str = "en") -> str:
         """The upsampling lesson in ``lang``: static, from the weights, drawn once per language."""

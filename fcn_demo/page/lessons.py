@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import gradio as gr
 import numpy as np
 
 from fcn_demo.core.data import CLASSES
 from fcn_demo.core.i18n import join_and, listing, plural, sentences, text
 from fcn_demo.page import ablation, compare, maps
 from fcn_demo.page.html import card, empty, escape, figure, grid, stat, stats, title
+from fcn_demo.page.layout import T
 from fcn_demo.page.parts import finite, image_name, notice_line, pct
 from fcn_demo.page.viz import _colormap
 from fcn_demo.request.analysis import Analysis, ModelAnswer
@@ -25,6 +27,12 @@ UNSURE = 0.5  # below this no class holds a majority of the probability at that 
 
 def layout(ui) -> None:
     ui.slot("lessons")
+    # The transposed-convolution what-if (page.whatif): two sliders and their answer, drawn on the server.
+    gr.Markdown(T("whatif_title"))
+    with gr.Row(elem_classes=["whatif-row"]):
+        ui.add("whatif-kernel", gr.Slider(1, 8, value=4, step=1, label=T("whatif_kernel"), elem_id="whatif-kernel"))
+        ui.add("whatif-stride", gr.Slider(1, 4, value=2, step=1, label=T("whatif_stride"), elem_id="whatif-stride"))
+    ui.add("whatif-out", gr.HTML(elem_id="whatif-out"))
 
 
 def _mean(values: np.ndarray) -> float:

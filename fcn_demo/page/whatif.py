@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from fcn_demo.core.i18n import text
+from fcn_demo.core.inputs import InputError
+from fcn_demo.page.html import escape, img_tag
 
 KERNELS = (1, 2, 3, 4, 5, 6, 7, 8)  # the slider's range
 STRIDES = (1, 2, 3, 4)
@@ -60,3 +62,28 @@ def sentence(kernel: int, stride: int, lang: str = "en") -> str:
     if unevenness(counts) == 0:
         return text(lang, "gen.whatif.even", k=kernel, s=stride, n=int(counts.flat[0]))
     return text(lang, "gen.whatif.checkerboard", k=kernel, s=stride, lo=int(counts.min()), hi=int(counts.max()))
+
+
+def checked(kernel, stride) -> tuple[int, int]:
+    """The sliders' values as the integers they stand for, or a message (an API client may send anything)."""
+    out = []
+    for name, value, allowed in (("kernel", kernel, KERNELS), ("stride", stride, STRIDES)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+        if not ok or int(value) not in allowed:
+            raise InputError.say("gen.error.whole_number", title="gen.error.title_setting", setting=name,
+                                 low=allowed[0], high=allowed[-1])  # fmt: skip
+        out.append(int(value))
+    return out[0], out[1]
+
+
+def panel(kernel: int, stride: int, lang: str = "en", learned: tuple[tuple[int, int], ...] = ()) -> str:
+    """The what-if's answer: the overlap counts on a flat input as a picture, what they mean, and
+    the kernel and stride the FCNs' own learned upsampling uses (``learned``), to set the sliders to."""
+    said = sentence(kernel, stride, lang)
+    own = "".join(
+        f"<p>{escape(text(lang, 'gen.whatif.learned', k=k, s=s, verdict=sentence(k, s, lang)))}</p>" for k, s in learned
+    )
+    return (
+        f'<div class="whatif"><figure class="panel-figure">{img_tag(picture(overlap_counts(kernel, stride)), said, fmt="png")}'
+        f"</figure><p><strong>{escape(said)}</strong></p>{own}</div>"
+    )
