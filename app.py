@@ -52,12 +52,21 @@ def build_demo(st: DemoState) -> gr.Blocks:
         present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         photo.layout(ui)
+        # On a phone the tab bar hides most tabs behind its "More tabs" menu: this list shows every
+        # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
+        picker = gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0], label=T("tab_picker"),
+                          elem_id="tab-picker")  # fmt: skip
         with gr.Tabs(elem_id="tabs") as tabs:
             ui.add("tabs", tabs)
             for tab_id, part in LAYOUTS.items():
                 with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
                     ui.add(f"tab-{tab_id}", tab)
                     part.layout(ui)
+        picker.change(lambda t: gr.Tabs(selected=t), picker, tabs, queue=False, show_progress="hidden",
+                      api_visibility="private")  # fmt: skip
+        for tab_id in LAYOUTS:  # a tab opened from the bar (or by a share link) shows in the list too
+            ui[f"tab-{tab_id}"].select(lambda t=tab_id: t, None, picker, queue=False, show_progress="hidden",
+                                       api_visibility="private")  # fmt: skip
         gr.Markdown(T("attribution"), elem_id="attribution")
         ui.check()
         _wire(st, ui, demo)

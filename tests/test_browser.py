@@ -585,3 +585,17 @@ def test_axe_core_finds_no_serious_violations(browser, app_url, viewport):
     print(f"axe-core at {size}:", {k: len(v) for k, v in by_impact.items()}, by_impact)
     bad = by_impact.get("critical", []) + by_impact.get("serious", [])
     assert not bad, f"critical/serious axe-core violations: {bad}"
+
+
+def test_phone_every_tab_opens_from_the_tab_list_without_a_hidden_menu(browser, app_url):
+    with opened(browser, app_url, PHONE) as pg:
+        assert pg.locator("#tab-picker").is_visible(), "no tab list on a phone"
+        for name in reversed(TAB_NAMES):  # the last tabs first: they are the ones the bar hides
+            choice = pg.locator("#tab-picker label", has_text=name)
+            reachable(pg, choice, PHONE["width"])
+            choice.click()
+            pg.get_by_role("tab", name=name, selected=True).wait_for(timeout=10_000)
+        tab(pg, COMPARE)  # a tab opened from the bar shows in the list too
+        pg.locator("#tab-picker label", has_text=COMPARE).locator("input:checked").wait_for(timeout=10_000)
+    with opened(browser, app_url, DESK) as pg:
+        assert not pg.locator("#tab-picker").is_visible(), "the tab list shows on a desk, beside the tab bar"
