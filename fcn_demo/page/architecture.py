@@ -177,7 +177,7 @@ def _edge(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int, int, int]:
     (ax, ay), (bx, by) = _center(a), _center(b)
     if abs(bx - ax) * BOX_H >= abs(by - ay) * BOX_W:  # mostly sideways
         sx = BOX_W // 2 if bx > ax else -BOX_W // 2
-        return ax + sx, ay, bx - sx, by + (0 if ay == by else 0)
+        return ax + sx, ay, bx - sx, by
     sy = BOX_H // 2 if by > ay else -BOX_H // 2
     return ax, ay + sy, bx, by - sy
 

@@ -127,6 +127,9 @@ class DemoState:
         self.metrics = read_metrics([m.folder for m in loaded.values()])
         self.newest: dict[str, int] = {}  # visitor session -> number of its newest input (see fresh)
         self.lock = threading.Lock()
+        # The (kernel, stride) of the loaded FCNs' learned 2x upsamplings, read once from their modules.
+        self.learned_upsampling = tuple(sorted({(up.kernel_size[0], up.stride[0]) for m in models.values()
+                                                for up in getattr(m, "upscore", {}).values()}))  # fmt: skip
         self.views = describe(self)
         # A setting's change redraws the views that read it, from the state alone (api_names: panels, maps, ablate).
         for name in self.views.redraws():
@@ -201,9 +204,7 @@ class DemoState:
     def whatif(self, kernel, stride, lang: str = "en") -> str:
         """The transposed-convolution what-if for the sliders' values, beside the loaded FCNs' own
         learned upsampling (kernel and stride read from their modules)."""
-        learned = sorted({(up.kernel_size[0], up.stride[0]) for m in self.analyzer.models.values()
-                          for up in getattr(m, "upscore", {}).values()})  # fmt: skip
-        return whatif.panel(*whatif.checked(kernel, stride), lang, tuple(learned))
+        return whatif.panel(*whatif.checked(kernel, stride), lang, self.learned_upsampling)
 
     def upsampling(self, lang: str = "en") -> str:
         """The upsampling lesson in ``lang``: static, from the weights, drawn once per language."""

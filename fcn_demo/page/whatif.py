@@ -54,9 +54,10 @@ def picture(counts: np.ndarray, px: int = 36) -> Image.Image:
     return im
 
 
-def sentence(kernel: int, stride: int, lang: str = "en") -> str:
-    """What the learner sees, in words: even or a checkerboard, and why."""
-    counts = overlap_counts(kernel, stride)
+def sentence(kernel: int, stride: int, lang: str = "en", counts: np.ndarray | None = None) -> str:
+    """What the learner sees, in words: even or a checkerboard, and why (``counts``: the overlap
+    counts of this kernel and stride, when the caller has them already)."""
+    counts = overlap_counts(kernel, stride) if counts is None else counts
     if kernel < stride:
         return text(lang, "gen.whatif.gaps", k=kernel, s=stride)
     if unevenness(counts) == 0:
@@ -79,11 +80,12 @@ def checked(kernel, stride) -> tuple[int, int]:
 def panel(kernel: int, stride: int, lang: str = "en", learned: tuple[tuple[int, int], ...] = ()) -> str:
     """The what-if's answer: the overlap counts on a flat input as a picture, what they mean, and
     the kernel and stride the FCNs' own learned upsampling uses (``learned``), to set the sliders to."""
-    said = sentence(kernel, stride, lang)
+    counts = overlap_counts(kernel, stride)
+    said = sentence(kernel, stride, lang, counts)
     own = "".join(
         f"<p>{escape(text(lang, 'gen.whatif.learned', k=k, s=s, verdict=sentence(k, s, lang)))}</p>" for k, s in learned
     )
     return (
-        f'<div class="whatif"><figure class="panel-figure">{img_tag(picture(overlap_counts(kernel, stride)), said, fmt="png")}'
+        f'<div class="whatif"><figure class="panel-figure">{img_tag(picture(counts), said, fmt="png")}'
         f"</figure><p><strong>{escape(said)}</strong></p>{own}</div>"
     )
