@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from common import REPO
 
-# The tests that take a screenshot (each saves it with test_browser.shoot, or into test_browser.SHOTS).
+# The tests that take a screenshot (each saves it with browser.shoot, or into browser.SHOTS).
 TESTS = [
     "tests/test_browser.py",
     "tests/test_zerogpu.py::test_a_waiting_visitor_sees_their_place_in_the_queue",

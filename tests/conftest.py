@@ -240,3 +240,20 @@ def use_endpoint(monkeypatch):
         monkeypatch.setenv("HF_ENDPOINT", url)
 
     return set_url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, for the browser tests (tests/browser.py has their helpers)."""
+    from browser import launch
+
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    """The desk page (1440x900) a browser test module's tests share; each first makes sure it shows what it needs."""
+    from browser import DESK, opened
+
+    with opened(browser, app_url, DESK) as pg:
+        yield pg

@@ -274,7 +274,7 @@ def test_handlers_take_the_language_last_and_default_to_english(loaded_models):
 )
 def test_the_page_follows_the_browsers_language(app_url, locale, tab, script, shot):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from test_browser import ARGS, CHROMIUM, SAMPLE, SAMPLES, SHOTS
+    from browser import ARGS, CHROMIUM, SAMPLE, SAMPLES, SHOTS
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")

@@ -170,7 +170,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def test_a_link_cannot_put_html_in_the_page(site):
     """In Chromium: the toast shows the link's text as text, and nothing it names is fetched."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARGS, CHROMIUM
+    from browser import ARGS, CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")

@@ -167,7 +167,7 @@ def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(zerog
 @pytest.mark.slow
 def test_the_page_works_under_zerogpu(zerogpu_app):
     sync_api = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARGS, CHROMIUM
+    from browser import ARGS, CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")
@@ -215,7 +215,7 @@ def test_a_waiting_visitor_sees_their_place_in_the_queue(zerogpu_app, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     from gradio_client import Client, handle_file
     from PIL import Image
-    from test_browser import ARGS, CHROMIUM, shoot
+    from browser import ARGS, CHROMIUM, shoot
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")
