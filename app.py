@@ -12,6 +12,7 @@ that description (fcn_demo.page.state). On a ZeroGPU Space the model step is the
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ import gradio as gr
 from fcn_demo.core.data import CLASSES, REPO_ROOT
 from fcn_demo.core.hub import load_models
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
-from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, replay
+from fcn_demo.page import ablation, compare, exercise, lesson, lessons, maps, metrics, photo, probe, replay
+from fcn_demo.page.guide import Guide
 from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, TABS, ZEROGPU, DemoState, friendly, localized
 from fcn_demo.page.layout import I18N, WEB, Layout, T
 from fcn_demo.page.state import Settings
@@ -52,16 +54,22 @@ def build_demo(st: DemoState) -> gr.Blocks:
         present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         photo.layout(ui)
-        # On a phone the tab bar hides most tabs behind its "More tabs" menu: this list shows every
-        # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
-        picker = gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0], label=T("tab_picker"),
-                          elem_id="tab-picker")  # fmt: skip
-        with gr.Tabs(elem_id="tabs") as tabs:
-            ui.add("tabs", tabs)
-            for tab_id, part in LAYOUTS.items():
-                with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
-                    ui.add(f"tab-{tab_id}", tab)
-                    part.layout(ui)
+        # The guided lesson beside the tabs on a wide screen (sticky, so the question stays in view
+        # while the panels scroll), above them on a phone and in presentation mode (CSS).
+        with gr.Row(equal_height=False, elem_id="lesson-row"):
+            with gr.Column(scale=1, min_width=300, elem_id="lesson-col"):
+                lesson.layout(ui)
+            with gr.Column(scale=3, min_width=300, elem_id="tabs-col"):
+                # On a phone the tab bar hides most tabs behind its "More tabs" menu: this list shows every
+                # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
+                picker = ui.add("tab-picker", gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0],
+                                                       label=T("tab_picker"), elem_id="tab-picker"))  # fmt: skip
+                with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # every tab in view
+                    ui.add("tabs", tabs)
+                    for tab_id, part in LAYOUTS.items():
+                        with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
+                            ui.add(f"tab-{tab_id}", tab)
+                            part.layout(ui)
         picker.change(lambda t: gr.Tabs(selected=t), picker, tabs, queue=False, show_progress="hidden",
                       api_visibility="private")  # fmt: skip
         for tab_id in LAYOUTS:  # a tab opened from the bar (or by a share link) shows in the list too
@@ -70,6 +78,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
         gr.Markdown(T("attribution"), elem_id="attribution")
         ui.check()
         _wire(st, ui, demo)
+        _wire_lesson(st, ui, demo)
     return demo
 
 
@@ -109,6 +118,7 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
               api_name=name, **view)  # fmt: skip
     share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
     share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
+    share_js = share_js.replace("__STEPS__", json.dumps([s.id for s in lesson.STEPS]))
     ui["share"].click(None, controls, ui["share-url"], js=share_js, api_visibility="private")
     # The download is its own action: the files are made when it is asked for, then saved by the browser.
     ui["download"].click(friendly(st.download), state, ui["mask-zip"], api_visibility="private").success(
@@ -143,6 +153,41 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
                              show_progress="minimal")  # fmt: skip
     ui["api-segment"].click(friendly(st.api_segment), ui["api-in"], [ui["api-masks"], ui["api-json"]],
                             api_name="segment", preprocess=False, concurrency_id="models")  # fmt: skip
+
+
+def _wire_lesson(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
+    """The guided lesson: opening a step drives the panels (and loads the lesson's sample when the page
+    shows none); a step's check (a learner) or reveal (a teacher) answers from the current image."""
+    guide, lang, state = Guide(st), ui["lang"], ui["state"]
+    quick = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+    seg = {"concurrency_id": "models", "trigger_mode": "always_last", "api_visibility": "private"}
+    first = [ui["image-in"], *ui.all(st.views.outputs)]
+    controls, stored = ui.all(st.views.controls), ui["lesson-progress"]
+    ensure = localized(friendly(guide.ensure))
+
+    def opens(trigger, i) -> None:  # open step i (a number, or the list's value), then make sure of an image
+        source = [] if isinstance(i, int) else [ui["lesson-picker"]]
+        fn = functools.partial(guide.enter, i) if isinstance(i, int) else guide.enter
+        trigger(fn, [*source, *controls, stored], ui.all(guide.entered()), **quick).then(
+            ensure, [state, *controls, lang], first, **seg
+        )
+
+    for i, s in enumerate(lesson.STEPS):
+        opens(ui[f"lesson-{s.id}"].select, i)
+        for move, to in (("back", i - 1), ("next", i + 1)):
+            if f"lesson-{move}-{s.id}" in ui.components:
+                opens(ui[f"lesson-{move}-{s.id}"].click, to)
+        inputs, outputs = guide.checked(s)
+        for action, teacher in (("check", False), ("reveal", True)):
+            answered = ui[f"lesson-{action}-{s.id}"].click(ensure, [state, *controls, lang], first, **seg).then(
+                localized(friendly(guide.check(s, teacher))), [state, ui[f"lesson-choice-{s.id}"], *ui.all(inputs), lang],
+                ui.all(outputs), concurrency_id="models", api_visibility="private")  # fmt: skip
+            if s.whatif:  # the what-if redraws for the sliders the answer set
+                answered.success(localized(friendly(st.whatif)), [*ui.all(["whatif-kernel", "whatif-stride"]), lang],
+                                 ui["whatif-out"], **quick)  # fmt: skip
+    opens(ui["lesson-picker"].input, None)
+    demo.load(guide.resume, [stored, ui["link"]], ui.all(guide.resumed()), js="(p) => [p, location.search]",
+              **quick)  # fmt: skip
 
 
 def launch_kwargs() -> dict:

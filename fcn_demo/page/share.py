@@ -1,10 +1,12 @@
 """Share links: the query string of a link that restores a view of the page.
 
     /?sample=Bengal_193&tab=ablation&opacity=0.7&show=mask+only&class=border&maps=raw+score&off=fcn8s-pool3&epoch=5
+    /?step=ablation&kernel=3&stride=2
 
 ``web/share.js`` writes it from the page; :func:`parse` reads it back, checking every value (a link
 is typed by strangers: anything unknown is ignored, never an error). ``epoch`` is read by the
-replay's own script. Uploads cannot travel in a link: they are stored nowhere.
+replay's own script; ``step`` (the guided lesson's step), ``kernel`` and ``stride`` (the what-if's
+sliders) by :meth:`fcn_demo.page.guide.Guide.resume`. Uploads cannot travel in a link: they are stored nowhere.
 :func:`check_settings` checks the same settings as an API client sends them.
 """
 

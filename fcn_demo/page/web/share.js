@@ -1,4 +1,5 @@
-// Build a link that restores this view: sample, tab, opacity, view, class, skip switches, replay epoch.
+// Build a link that restores this view: sample, tab, opacity, view, class, skip switches, replay epoch,
+// the lesson's step and the what-if's kernel and stride.
 // The settings come in as the components' values (in the order app.py passes them); the sample, the
 // open tab and the replay's epoch are read from the page. Uploads cannot travel in a link.
 (opacity, show, cls, maps, ...switches) => {
@@ -14,6 +15,14 @@
   const names = __SWITCHES__;
   const off = names.filter((_, i) => !switches[i]);
   if (off.length) q.set("off", off.join(","));
+  // The guided lesson's open step (its id) and the transposed-convolution what-if's sliders.
+  const step = document.querySelector('#lesson [role="tab"][aria-selected="true"]');
+  const steps = __STEPS__;
+  if (step && steps[Number(step.dataset.tabId)]) q.set("step", steps[Number(step.dataset.tabId)]);
+  for (const name of ["kernel", "stride"]) {
+    const box = document.querySelector(`#whatif-${name} input[type=number]`);
+    if (box && box.value) q.set(name, box.value);
+  }
   const slider = document.querySelector(".replay-slider");
   const epoch = slider ? slider.value : new URLSearchParams(location.search).get("epoch");
   if (epoch && Number(epoch) > 0) q.set("epoch", epoch);
