@@ -156,36 +156,44 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
 
 
 def _wire_lesson(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
-    """The guided lesson: opening a step drives the panels (and loads the lesson's sample when the page
-    shows none); a step's check (a learner) or reveal (a teacher) answers from the current image."""
+    """The guided lesson. A step opens (its tab, its settings, the lesson's sample when the page shows no
+    image yet) when the Walkthrough selects it: from its bar, back/next, the list of steps, a resumed
+    or linked step. The first step opens from its own controls only: the page's first render selects
+    it too, and must neither load a sample nor switch away from the tab a link names. A step's check
+    (a learner) or reveal (a teacher) answers from the current image."""
     guide, lang, state = Guide(st), ui["lang"], ui["state"]
     quick = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     seg = {"concurrency_id": "models", "trigger_mode": "always_last", "api_visibility": "private"}
     first = [ui["image-in"], *ui.all(st.views.outputs)]
-    controls, stored = ui.all(st.views.controls), ui["lesson-progress"]
+    controls, stored, picker = ui.all(st.views.controls), ui["lesson-progress"], ui["lesson-picker"]
+    entered = ui.all(guide.entered())
     ensure = localized(friendly(guide.ensure))
 
-    def opens(trigger, i) -> None:  # open step i (a number, or the list's value), then make sure of an image
-        source = [] if isinstance(i, int) else [ui["lesson-picker"]]
-        fn = functools.partial(guide.enter, i) if isinstance(i, int) else guide.enter
-        trigger(fn, [*source, *controls, stored], ui.all(guide.entered()), **quick).then(
-            ensure, [state, *controls, lang], first, **seg
-        )
+    def go(trigger, to: int | None) -> None:  # to step `to` (None: the list's value)
+        fn, source = (functools.partial(guide.go, to), []) if to is not None else (guide.go, [picker])
+        event = trigger(fn, [*source, *controls, stored], entered, **quick)
+        if not to:  # the first step opens here (or may, from the list)
+            event.then(ensure, [state, *controls, lang], first, **seg)
 
     for i, s in enumerate(lesson.STEPS):
-        opens(ui[f"lesson-{s.id}"].select, i)
+        if i:
+            ui[f"lesson-{s.id}"].select(functools.partial(guide.enter, i), [*controls, stored], entered, **quick).then(
+                ensure, [state, *controls, lang], first, **seg)  # fmt: skip
         for move, to in (("back", i - 1), ("next", i + 1)):
             if f"lesson-{move}-{s.id}" in ui.components:
-                opens(ui[f"lesson-{move}-{s.id}"].click, to)
+                go(ui[f"lesson-{move}-{s.id}"].click, to)
         inputs, outputs = guide.checked(s)
+        answer = {"concurrency_id": "models" if s.probe else "lesson", "api_visibility": "private"}
         for action, teacher in (("check", False), ("reveal", True)):
-            answered = ui[f"lesson-{action}-{s.id}"].click(ensure, [state, *controls, lang], first, **seg).then(
-                localized(friendly(guide.check(s, teacher))), [state, ui[f"lesson-choice-{s.id}"], *ui.all(inputs), lang],
-                ui.all(outputs), concurrency_id="models", api_visibility="private")  # fmt: skip
+            click = ui[f"lesson-{action}-{s.id}"].click
+            if not i:  # the page may show no image yet
+                click = click(ensure, [state, *controls, lang], first, **seg).then
+            answered = click(localized(friendly(guide.check(s, teacher))),
+                             [state, ui[f"lesson-choice-{s.id}"], *ui.all(inputs), lang], ui.all(outputs), **answer)  # fmt: skip
             if s.whatif:  # the what-if redraws for the sliders the answer set
                 answered.success(localized(friendly(st.whatif)), [*ui.all(["whatif-kernel", "whatif-stride"]), lang],
                                  ui["whatif-out"], **quick)  # fmt: skip
-    opens(ui["lesson-picker"].input, None)
+    go(picker.input, None)
     demo.load(guide.resume, [stored, ui["link"]], ui.all(guide.resumed()), js="(p) => [p, location.search]",
               **quick)  # fmt: skip
 

@@ -28,6 +28,7 @@ TESTS = [
     "tests/test_browser.py",
     "tests/test_zerogpu.py::test_a_waiting_visitor_sees_their_place_in_the_queue",
     "tests/test_i18n.py::test_the_page_follows_the_browsers_language",
+    "tests/test_browser_lesson.py::test_the_lesson_walks_from_start_to_end",  # into lesson/, every step
 ]
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fcn-demo-shots-") as shots:
         code = pytest.main([*TESTS, "--screenshots", shots, "-p", "no:cacheprovider", *args.pytest_args],
                            plugins=[outcomes])  # fmt: skip
-        taken = sorted(Path(shots).glob("*.png"))
+        taken = sorted(Path(shots).rglob("*.png"))
         # Kept when every test passed (pytest's own exit status also counts a file the run changed in
         # the tree, which may be someone's edit made meanwhile: it is reported, and returned).
         if outcomes.failed or not outcomes.passed or not taken:
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(code) or 1
         out.mkdir(parents=True, exist_ok=True)
         for path in taken:
-            shutil.copy2(path, out / path.name)
-    print(f"{len(taken)} screenshots in {out}: {', '.join(p.name for p in taken)}")
+            (out / path.relative_to(shots)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, out / path.relative_to(shots))
+    print(f"{len(taken)} screenshots in {out}: {', '.join(str(p.relative_to(shots)) for p in taken)}")
     return int(code)
 
 

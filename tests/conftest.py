@@ -49,6 +49,8 @@ KEEP_SHOTS = False
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--screenshots", metavar="DIR", default=None,
                      help="save the README's screenshots in DIR (default: none are kept; see bench/screenshots.py)")  # fmt: skip
+    parser.addoption("--all-walks", action="store_true",
+                     help="walk the guided lesson at every screen size in every language (default: each once)")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:

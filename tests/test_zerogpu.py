@@ -213,9 +213,9 @@ def test_a_waiting_visitor_sees_their_place_in_the_queue(zerogpu_app, tmp_path):
     """While other visitors' model steps fill the queue, a sample click shows its place in the queue
     over the views (Gradio's status tracker), at a desk's, a laptop's and a phone's size."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    from browser import ARGS, CHROMIUM, shoot
     from gradio_client import Client, handle_file
     from PIL import Image
-    from browser import ARGS, CHROMIUM, shoot
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed")

@@ -96,6 +96,14 @@ class Guide:
         stored["step"] = step.id
         return [gr.Walkthrough(selected=i), step.id, gr.Tabs(selected=step.tab), step.tab, *s.values(), stored]
 
+    def go(self, i: int | str, *values) -> list:
+        """To step ``i`` (a number, or a step's id from the list): the first step opens here; any other
+        is only selected, and its select event opens it (so it opens once)."""
+        i = lesson.index(i) if isinstance(i, str) else i
+        if not i:
+            return self.enter(0, *values)
+        return [gr.Walkthrough(selected=i), *(gr.skip() for _ in self.entered()[1:])]
+
     def ensure(self, request: gr.Request, a, *controls, lang: str = "en") -> list:
         """The lesson's sample, segmented, when the page shows no image yet; else nothing changes."""
         n = 1 + len(self.st.views.outputs)
