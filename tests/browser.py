@@ -183,3 +183,17 @@ def names(text: str | None, image: str) -> bool:
 
 def texts_of(page, selector: str, attr: str = "alt") -> list[str]:
     return page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
+
+
+def paint(page, reach: int = 40) -> None:
+    """A brush stroke across the middle of the exercise's canvas (``reach`` px either side)."""
+    canvas = page.locator("#editor canvas").first
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - reach, cy - reach)
+    page.mouse.down()
+    for i in range(10):
+        page.mouse.move(cx - reach + reach * i / 5, cy - reach + reach * i / 4, steps=2)
+    page.mouse.up()

@@ -35,6 +35,7 @@ from browser import (  # the helpers (conftest has the fixtures browser and page
     names,
     opened,
     page_width,
+    paint,
     panel_img,
     pick,
     picture,
@@ -306,16 +307,7 @@ def test_the_exercise_grades_a_painted_mask(page):
     """Paint a stroke on the sample, grade it: the student's scores beside the four models'."""
     show(page)
     tab(page, "Your turn: paint the pet")
-    canvas = page.locator("#editor canvas").first
-    canvas.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 40, cy - 40)
-    page.mouse.down()
-    for i in range(10):
-        page.mouse.move(cx - 40 + 8 * i, cy - 40 + 10 * i, steps=2)
-    page.mouse.up()
+    paint(page)
     page.locator("#grade").click()
     page.wait_for_function("() => document.querySelector('#grade-out table') !== null")
     rows = page.locator("#grade-out tbody tr").all_inner_texts()

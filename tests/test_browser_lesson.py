@@ -13,7 +13,7 @@ import re
 
 import conftest
 import pytest
-from browser import DESK, PHONE, PROJECTOR, SHOTS, opened, pick
+from browser import DESK, PHONE, PROJECTOR, SHOTS, opened, paint, pick
 from PIL import Image
 
 from fcn_demo.page.lesson import STEPS
@@ -57,20 +57,6 @@ def keep(png: bytes, name: str) -> None:
     """Save a step's screenshot in SHOTS/lesson/ in 256 colours (a tenth of the bytes, text as sharp)."""
     (SHOTS / "lesson").mkdir(exist_ok=True)
     Image.open(io.BytesIO(png)).convert("RGB").quantize(256).save(SHOTS / "lesson" / name, optimize=True)
-
-
-def paint(pg) -> None:
-    """A stroke across the middle of the exercise's canvas."""
-    canvas = pg.locator("#editor canvas").first
-    canvas.scroll_into_view_if_needed()
-    pg.wait_for_timeout(500)
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    pg.mouse.move(cx - 30, cy - 30)
-    pg.mouse.down()
-    for k in range(10):
-        pg.mouse.move(cx - 30 + 6 * k, cy - 30 + 6 * k, steps=2)
-    pg.mouse.up()
 
 
 def test_the_lesson_walks_from_start_to_end(browser, app_url, walk):
