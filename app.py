@@ -34,6 +34,8 @@ log = logging.getLogger("fcn-demo")
 LAYOUTS = dict(zip(TABS, (compare, probe, maps, ablation, lessons, replay, exercise, metrics), strict=True))
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
+# The phone's Compare switcher: the chosen card shows, the others are marked data-off (app.css, "phone").
+SHOW_PANEL = "(card) => { const row = document.getElementById('panels'); if (!row) return; row.dataset.show = card; for (const c of row.children) c.toggleAttribute('data-off', c.id !== 'panel-' + card); }"
 # The masks' zip, once the download event has made it: saved by the browser as its own name.
 SAVE_FILE = "(f) => { if (!f || !f.url) return; const a = document.createElement('a'); a.href = f.url; a.download = f.orig_name || ''; document.body.appendChild(a); a.click(); a.remove(); }"
 
@@ -56,7 +58,9 @@ def build_demo(st: DemoState) -> gr.Blocks:
         # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
         picker = gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0], label=T("tab_picker"),
                           elem_id="tab-picker")  # fmt: skip
-        with gr.Tabs(elem_id="tabs") as tabs:
+        # Tabs that do not fit wrap onto a second line (Russian labels need two at 1440 px) instead
+        # of hiding in Gradio's "More tabs" menu.
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             ui.add("tabs", tabs)
             for tab_id, part in LAYOUTS.items():
                 with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
@@ -107,6 +111,7 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
         inputs = ui.all(Settings.control_ids(st.skips, reads))
         gr.on([box.change for box in inputs], localized(getattr(st, name)), [state, *inputs, lang], ui.all(ids),
               api_name=name, **view)  # fmt: skip
+    ui["panel-picker"].change(None, ui["panel-picker"], None, js=SHOW_PANEL, api_visibility="private")
     share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
     share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
     ui["share"].click(None, controls, ui["share-url"], js=share_js, api_visibility="private")
