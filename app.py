@@ -36,6 +36,8 @@ SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el 
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
 # The phone's Compare switcher: the chosen card shows, the others are marked data-off (app.css, "phone").
 SHOW_PANEL = "(card) => { const row = document.getElementById('panels'); if (!row) return; row.dataset.show = card; for (const c of row.children) c.toggleAttribute('data-off', c.id !== 'panel-' + card); }"
+# The page's own scripts (web/), loaded in its head: they listen for events on the whole document.
+SCRIPTS = ("architecture.js",)
 # The masks' zip, once the download event has made it: saved by the browser as its own name.
 SAVE_FILE = "(f) => { if (!f || !f.url) return; const a = document.createElement('a'); a.href = f.url; a.download = f.orig_name || ''; document.body.appendChild(a); a.click(); a.remove(); }"
 
@@ -156,7 +158,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": (WEB / "head.html").read_text(),
+        "head": (WEB / "head.html").read_text() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",
