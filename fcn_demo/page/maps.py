@@ -37,7 +37,7 @@ def caption(lang: str, key: str, english: str) -> str:
 
 # A map is drawn as its own tile, shown at its drawn size: a row of a model's maps wraps, one tile
 # a line on a phone, so its text (the colour bar's numbers: 11 px, viz._colorbar) is never shrunk.
-TILE = 240  # px: a map's square in its tile (the tile is 24 px wider: its margins)
+TILE = 208  # px: a map's square in its tile (the tile is 24 px wider: its margins; five fit a desk's 1192 px)
 TEXT_PX = 11  # px: the smallest text a tile draws
 
 
