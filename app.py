@@ -36,6 +36,10 @@ log = logging.getLogger("fcn-demo")
 LAYOUTS = dict(zip(TABS, (compare, probe, maps, ablation, lessons, replay, exercise, metrics), strict=True))
 SCROLL_TO_RESULTS = "() => { const el = document.getElementById('tabs'); if (el && el.getBoundingClientRect().top > innerHeight * 0.55) el.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
 PRESENT = "(on) => { document.documentElement.classList.toggle('present', on); return on; }"
+# The phone's Compare switcher: the chosen card shows, the others are marked data-off (app.css, "phone").
+SHOW_PANEL = "(card) => { const row = document.getElementById('panels'); if (!row) return; row.dataset.show = card; for (const c of row.children) c.toggleAttribute('data-off', c.id !== 'panel-' + card); }"
+# The page's own scripts (web/), loaded in its head: they listen for events on the whole document.
+SCRIPTS = ("architecture.js",)
 # The masks' zip, once the download event has made it: saved by the browser as its own name.
 SAVE_FILE = "(f) => { if (!f || !f.url) return; const a = document.createElement('a'); a.href = f.url; a.download = f.orig_name || ''; document.body.appendChild(a); a.click(); a.remove(); }"
 
@@ -60,11 +64,13 @@ def build_demo(st: DemoState) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300, elem_id="lesson-col"):
                 lesson.layout(ui)
             with gr.Column(scale=3, min_width=300, elem_id="tabs-col"):
-                # On a phone the tab bar hides most tabs behind its "More tabs" menu: this list shows every
-                # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
+                # On a phone this list shows every tab as a button (CSS shows it below 641 px only, where
+                # it replaces the tab bar) and opens the one picked.
                 picker = ui.add("tab-picker", gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0],
                                                        label=T("tab_picker"), elem_id="tab-picker"))  # fmt: skip
-                with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # every tab in view
+                # Tabs that do not fit wrap onto a second line (beside the lesson, and Russian labels at
+                # any width) instead of hiding in Gradio's "More tabs" menu.
+                with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
                     ui.add("tabs", tabs)
                     for tab_id, part in LAYOUTS.items():
                         with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
@@ -116,6 +122,7 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
         inputs = ui.all(Settings.control_ids(st.skips, reads))
         gr.on([box.change for box in inputs], localized(getattr(st, name)), [state, *inputs, lang], ui.all(ids),
               api_name=name, **view)  # fmt: skip
+    ui["panel-picker"].change(None, ui["panel-picker"], None, js=SHOW_PANEL, api_visibility="private")
     share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
     share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
     share_js = share_js.replace("__STEPS__", json.dumps([s.id for s in lesson.STEPS]))
@@ -204,7 +211,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": (WEB / "head.html").read_text(),
+        "head": (WEB / "head.html").read_text() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

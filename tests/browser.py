@@ -51,16 +51,18 @@ def launch():
 
 
 @contextmanager
-def opened(browser, url: str, viewport: dict):
-    """A fresh page on the app at ``viewport``, the gallery loaded."""
-    pg = browser.new_page(viewport=viewport, device_scale_factor=1)
+def opened(browser, url: str, viewport: dict, **context):
+    """A fresh page on the app at ``viewport``, the gallery loaded (``context``: Playwright's
+    new_context options, e.g. locale="ru", has_touch=True, is_mobile=True)."""
+    ctx = browser.new_context(viewport=viewport, device_scale_factor=1, **context)
+    pg = ctx.new_page()
     pg.set_default_timeout(120_000)
     try:
         pg.goto(url, wait_until="load")
         pg.wait_for_selector("#samples img")
         yield pg
     finally:
-        pg.close()
+        ctx.close()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -113,14 +115,13 @@ def show(page, name: str = SAMPLE) -> None:
 
 
 def tab(page, name: str) -> None:
-    """Open tab ``name``: from the tab bar, or from its "More tabs" menu where a narrow screen put it."""
+    """Open tab ``name``: from the tab bar, or on a phone from the tab list (app.py's #tab-picker)."""
     button = page.get_by_role("tab", name=name)
     if button.count() and button.is_visible():
         button.click()
     else:
-        page.get_by_role("button", name="More tabs").click()
-        page.locator(".overflow-dropdown button", has_text=name).click()
-    page.get_by_role("tab", name=name, selected=True).wait_for()
+        page.locator("#tab-picker label", has_text=name).click()
+    page.get_by_role("tab", name=name, selected=True, include_hidden=True).wait_for(state="attached")
     page.wait_for_timeout(300)
 
 

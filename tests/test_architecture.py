@@ -61,3 +61,25 @@ def test_each_drawing_has_its_own_arrowhead(models):
     ids = [ET.fromstring(architecture.svg(n, models[n], "en", tall=t)).find(f"{SVG}defs/{SVG}marker").get("id")
            for n in VARIANTS for t in (False, True)]  # fmt: skip
     assert len(set(ids)) == len(ids) == 2 * len(VARIANTS)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("lang", LOCALES)
+def test_blocks_that_open_a_view_are_buttons_with_a_name(models, name, lang):
+    root = ET.fromstring(architecture.svg(name, models[name], lang))
+    assert root.get("role") == "group", "a picture (role img) hides its buttons from assistive technology"
+    opens = {}
+    for b in (g.attrib for g in root.iter(f"{SVG}g") if "data-block" in g.attrib):
+        if "data-opens" not in b:
+            assert "role" not in b and "tabindex" not in b, b
+            continue
+        opens[b["data-block"], b.get("data-skip")] = b["data-opens"]
+        assert b["role"] == "button" and b["tabindex"] == "0" and b["data-block"] in b["aria-label"], b
+        assert b["aria-label"] != b["data-block"], "the name says what the block opens"
+        if b["data-opens"] == "maps":
+            assert "data-map" in b, b
+    skips = VARIANTS[name].skips
+    assert {s for (n, s), v in opens.items() if n == "+" and v == "ablation"} == set(skips if name != "unet" else ())
+    assert all(v == "whatif" for (n, _), v in opens.items() if n == "upscore2")
+    assert ("upscore2", None) in opens or not skips or name == "unet"
+    assert "maps" in opens.values()

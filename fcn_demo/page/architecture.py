@@ -3,8 +3,11 @@
 The encoder runs left to right on the top row (VGG16's conv blocks and pools), the head and the
 decoder come back right to left on the bottom row, so FCNs and the U-Net share one U-shaped
 picture. Every block carries ``data-block`` (the layer's name) and, where the page has a view of
-it, ``data-map`` (the key of forward()'s teaching map) or ``data-skip`` (the ablation switch), for
-a click to open the matching view (not wired yet: the blocks are not interactive). Words a student reads go through :func:`core.i18n.text`;
+it, ``data-map`` (the key of forward()'s teaching map), ``data-skip`` (the ablation switch) and
+``data-opens`` (which view): such a block is a button (focusable, named in the visitor's language)
+that web/architecture.js, in the page, turns into navigation: a score or pool block opens its map on
+this tab, a skip sum the Ablation tab's switch, a 2x transposed convolution the Lessons tab's
+what-if. Words a student reads go through :func:`core.i18n.text`;
 layer names (conv1, pool4, fc6 ...) are the code's and the paper's, the same in every language.
 """
 
@@ -12,11 +15,11 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
-from fcn_demo.core.i18n import text
+from fcn_demo.core.i18n import sentences, text
 from fcn_demo.models import UNet, get_variant
 from fcn_demo.models.unet import SKIP_TAPS
 
@@ -38,6 +41,13 @@ class Block:
     map_key: str | None = None  # forward()'s teaching map this block produces (opens the skip-map view)
     skip: str | None = None  # the ablation switch it belongs to (a pool tap)
     source: str | None = None  # the encoder block a skip reads (drawn as a dashed arrow)
+    opens: str | None = None  # the view a click opens: "maps", "ablation" or "whatif" (see opens())
+
+
+def opens(b: Block) -> str | None:
+    """The view a click on ``b`` opens: its own (a skip sum: its ablation switch; a transposed
+    convolution: the what-if), else its map when it has one."""
+    return b.opens or ("maps" if b.map_key else None)
 
 
 def _encoder(model: nn.Module, last: str) -> list[Block]:
@@ -64,7 +74,10 @@ def _encoder(model: nn.Module, last: str) -> list[Block]:
 def fcn_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Block]]:
     """(top row, bottom row) of an FCN: the backbone, then fc6/fc7 as convolutions, score_fr, and
     for each skip a 2x transposed convolution and a sum with the pool layer's 1x1 scores."""
-    top = [Block("input", text(lang, "gen.arch.image"), "io", 1), *_encoder(model, "pool5")]
+    # a pool the head scores (pool5, and each skip's) opens that score map
+    scored = {"pool5", *model.skips}
+    top = [Block("input", text(lang, "gen.arch.image"), "io", 1)]
+    top += [replace(b, map_key=f"score_{b.name}") if b.name in scored else b for b in _encoder(model, "pool5")]
     k = model.head.fc6.kernel_size[0]
     bottom = [
         Block("fc6", f"{k}x{k} conv", "head", 32),
@@ -74,12 +87,12 @@ def fcn_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Bl
     stride = 32
     for pool in model.skips:
         stride //= 2
-        bottom.append(
-            Block("upscore2", text(lang, "gen.arch.transposed", k=model.upscore[pool].kernel_size[0]), "up", stride)
-        )
+        size = model.upscore[pool].kernel_size[0]
+        bottom.append(Block("upscore2", text(lang, "gen.arch.transposed", k=size), "up", stride, opens="whatif"))
         bottom.append(Block(f"score_{pool}", f"1x1 conv ({pool})", "skip", stride, map_key=f"score_{pool}", skip=pool,
                             source=pool))  # fmt: skip
-        bottom.append(Block("+", text(lang, "gen.arch.sum"), "fuse", stride, map_key=f"fuse_{pool}", skip=pool))
+        bottom.append(Block("+", text(lang, "gen.arch.sum"), "fuse", stride, map_key=f"fuse_{pool}", skip=pool,
+                            opens="ablation"))  # fmt: skip
     bottom.append(Block("upsample", text(lang, "gen.arch.bilinear", factor=stride), "up", 1))
     bottom.append(Block("output", text(lang, "gen.arch.mask"), "io", 1))
     return top, bottom
@@ -131,12 +144,23 @@ def _lines(detail: str) -> list[str]:
     return [line.strip() for line in lines]
 
 
-def _box(b: Block, x: int, y: int) -> str:
+def action(b: Block, model: str, lang: str = "en") -> str:
+    """What a click on ``b`` does, in words: the block's accessible name (``model``: its title)."""
+    key = {"maps": "gen.arch.open_map", "ablation": "gen.arch.open_switch", "whatif": "gen.arch.open_whatif"}
+    return text(lang, key[opens(b)], block=b.name, model=model, pool=b.skip or "")
+
+
+def _box(b: Block, x: int, y: int, model: str = "", lang: str = "en") -> str:
     attrs = [f'data-block="{html.escape(b.name)}"', f'data-stride="{b.stride}"']
     if b.map_key:
         attrs.append(f'data-map="{html.escape(b.map_key)}"')
     if b.skip:
         attrs.append(f'data-skip="{html.escape(b.skip)}"')
+    hint = ""
+    if opens(b):
+        said = html.escape(action(b, model, lang))
+        attrs += [f'data-opens="{opens(b)}"', 'role="button"', 'tabindex="0"', f'aria-label="{said}"']
+        hint = f"<title>{said}</title>"  # the mouse's tooltip
     lines = _lines(b.detail)
     detail = "".join(
         f'<text x="{x + BOX_W // 2}" y="{y + 38 + 13 * i - 6 * (len(lines) - 1)}" text-anchor="middle" font-size="12" '
@@ -144,7 +168,7 @@ def _box(b: Block, x: int, y: int) -> str:
         for i, line in enumerate(lines)
     )
     return (
-        f'<g class="arch-block" {" ".join(attrs)}>'
+        f'<g class="arch-block" {" ".join(attrs)}>{hint}'
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{FILL[b.kind]}" stroke="{INK}" stroke-width="1"/>'
         f'<text x="{x + BOX_W // 2}" y="{y + 18}" text-anchor="middle" font-size="14" font-weight="600" fill="{INK}">{html.escape(b.name)}</text>'
         f"{detail}</g>"
@@ -198,7 +222,8 @@ def svg(name: str, model: nn.Module, lang: str = "en", tall: bool = False) -> st
     first, second, width, height = layout(top, bottom, tall)
     # Its own arrowhead id: a page holds many drawings, some hidden, and url(#id) takes the first.
     marker = f"arch-arrow-{name}-{'tall' if tall else 'wide'}"
-    parts = [_box(b, *xy) for b, xy in zip(top + bottom, first + second)]
+    title = get_variant(name).title
+    parts = [_box(b, *xy, model=title, lang=lang) for b, xy in zip(top + bottom, first + second)]
     for lane in (first, second):
         parts += [_arrow(*_edge(a, b), marker=marker) for a, b in zip(lane, lane[1:])]
     parts.append(_arrow(*_edge(first[-1], second[0]), marker=marker))
@@ -210,11 +235,11 @@ def svg(name: str, model: nn.Module, lang: str = "en", tall: bool = False) -> st
     ]
     # The picture's text alternative walks the same path: every block, in order, with its detail.
     path = ", ".join(f"{b.name} ({b.detail})" for b in top + bottom)
-    title = html.escape(f"{text(lang, 'gen.arch.title', model=get_variant(name).title)}: {path}")
+    title = html.escape(f"{text(lang, 'gen.arch.title', model=title)}: {path}")
     return (
         f'<svg class="architecture {"tall" if tall else "wide"}" viewBox="0 0 {width} {height}" width="{width}" '
         'style="max-width:100%;height:auto" '
-        f'role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
+        f'role="group" aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
         f'<defs><marker id="{marker}" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
         f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="{INK}"/></marker></defs>{"".join(parts)}</svg>'
     )  # fmt: skip
@@ -235,4 +260,5 @@ def panel(models: dict[str, nn.Module], lang: str = "en") -> str:
         "</figure>"
         for name, model in models.items()
     )
-    return f'<div class="architecture-panel"><p class="arch-heading">{html.escape(text(lang, "gen.arch.heading"))}</p>{figures}</div>'
+    heading = sentences(lang, text(lang, "gen.arch.heading"), text(lang, "gen.arch.click"))
+    return f'<div class="architecture-panel"><p class="arch-heading">{html.escape(heading)}</p>{figures}</div>'

@@ -30,6 +30,11 @@ def layout(ui) -> None:
         modes = [(T(f"mode_{m.replace(' ', '_')}"), m) for m in VIEW_MODES]  # shown in words, sent as is
         ui.add("mode", gr.Radio(modes, value=Settings.mode, label=T("show"), elem_id="mode", info=T("show_info")))
     ui.slot("compare")
+    # On a phone the six cards would stack about 4,000 px tall: this switcher shows one at a time
+    # (CSS shows it below 641 px only; app.py's SHOW_PANEL marks the others).
+    cards = [(get_variant(n).title, n) for n in ui.st.names] + [(T("panel_truth"), "truth"),
+                                                                 (T("panel_disagree"), "disagree")]  # fmt: skip
+    ui.add("panel-picker", gr.Radio(cards, value=cards[0][1], label=T("panel_picker"), elem_id="panel-picker"))
     with gr.Row(equal_height=False, elem_id="panels"):
         ui.slot("panels")
 

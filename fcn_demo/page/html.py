@@ -16,8 +16,10 @@ from fcn_demo.models import get_variant
 escape = html.escape
 
 
-def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls: str = "") -> str:
-    """An ``<img>`` with the picture inlined (JPEG for photos, PNG for charts and palettes)."""
+def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls: str = "", text_px: int = 0) -> str:
+    """An ``<img>`` with the picture inlined (JPEG for photos, PNG for charts and palettes);
+    ``text_px``: the height of the smallest text drawn in it, in its own pixels (``data-text-px``:
+    the page lays such figures out so that this text is at least 11 px on any screen)."""
     im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
     buf = io.BytesIO()
     if fmt == "jpeg":
@@ -26,7 +28,8 @@ def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls:
         # zlib level 1: ~40% less encoding time than the default 6, files a little larger.
         im.save(buf, "PNG", compress_level=1)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img class="{cls}" src="data:image/{fmt};base64,{data}" alt="{escape(alt, quote=True)}">'
+    said = f' data-text-px="{int(text_px)}"' if text_px else ""
+    return f'<img class="{cls}" src="data:image/{fmt};base64,{data}" alt="{escape(alt, quote=True)}"{said}>'
 
 
 def figure(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg") -> str:

@@ -7,7 +7,7 @@ import gradio as gr
 import numpy as np
 
 from fcn_demo.core.data import CLASSES
-from fcn_demo.core.i18n import class_name, listing, sentences, text, translations
+from fcn_demo.core.i18n import class_name, sentences, text, translations
 from fcn_demo.core.metrics import image_metrics
 from fcn_demo.models import get_variant
 from fcn_demo.page.compare import skip_family
@@ -35,23 +35,38 @@ def caption(lang: str, key: str, english: str) -> str:
     return text(lang, f"gen.map.{key}") if lang != "en" else english
 
 
+# A map is drawn as its own tile, shown at its drawn size: a row of a model's maps wraps, one tile
+# a line on a phone, so its text (the colour bar's numbers: 11 px, viz._colorbar) is never shrunk.
+TILE = 208  # px: a map's square in its tile (the tile is 24 px wider: its margins; five fit a desk's 1192 px)
+TEXT_PX = 11  # px: the smallest text a tile draws
+
+
 def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool, lang: str = "en") -> str:
-    """Every model's teaching maps, one row a model, at each map's own stride. The pictures' own
-    captions stay English (the drawing font has Latin letters only); their alt texts follow ``lang``."""
+    """Every model's teaching maps, one figure a model, one tile a map at the map's own stride
+    (``data-model`` and ``data-map`` name them: the drawn architecture's blocks open them). The
+    pictures' own captions stay English (the drawing font has Latin letters only); their alt texts
+    and the figures' captions follow ``lang``."""
     if a is None:
         return empty(text(lang, "gen.maps.empty"))
     rows = []
+    what = text(lang, "gen.maps.probability" if probability else "gen.maps.raw")
     for name in names:
         m = a.models.get(name)
         if m is None:
             continue
         v = get_variant(name)
-        maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
-        picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title)
-        alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
-                   what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
-                   captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
-        rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img"))
+        tiles = []
+        for s in v.maps:
+            if s.key not in m.maps:
+                continue
+            picture = heatmaps(a.rgb, [(s, m.maps[s.key].astype(np.float32))], a.work_size, cls, probability,
+                               slots=1, panel=TILE)  # fmt: skip
+            alt = text(lang, "gen.alt.map", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
+                       what=what, caption=caption(lang, s.key, s.caption))  # fmt: skip
+            img = img_tag(picture, alt, fmt="png", cls="heatmap-img", text_px=TEXT_PX)
+            tiles.append(f'<div class="heatmap-tile" data-map="{escape(s.key)}">{img}</div>')
+        rows.append(f'<figure class="heatmap-row" data-model="{escape(name)}"><figcaption>{escape(v.title)}'
+                    f'</figcaption><div class="heatmap-tiles">{"".join(tiles)}</div></figure>')  # fmt: skip
     return f'<div class="heatmaps" data-image="{escape(a.label)}">{"".join(rows)}</div>'
 
 

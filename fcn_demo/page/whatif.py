@@ -42,7 +42,10 @@ def unevenness(counts: np.ndarray) -> float:
     return float((counts.max() - counts.min()) / counts.mean())
 
 
-def picture(counts: np.ndarray, px: int = 36) -> Image.Image:
+CELL = 36  # px: an output pixel's square in the picture (its count is written half as high)
+
+
+def picture(counts: np.ndarray, px: int = CELL) -> Image.Image:
     """The counts as a grey grid (darker: more taps), each cell ``px`` wide with its number."""
     lo, hi = counts.min(), counts.max()
     shade = 235 - (counts - lo) * (150 / max(1, hi - lo))
@@ -86,6 +89,6 @@ def panel(kernel: int, stride: int, lang: str = "en", learned: tuple[tuple[int, 
         f"<p>{escape(text(lang, 'gen.whatif.learned', k=k, s=s, verdict=sentence(k, s, lang)))}</p>" for k, s in learned
     )
     return (
-        f'<div class="whatif"><figure class="panel-figure">{img_tag(picture(counts), said, fmt="png")}'
+        f'<div class="whatif"><figure class="panel-figure">{img_tag(picture(counts), said, fmt="png", text_px=CELL // 2)}'
         f"</figure><p><strong>{escape(said)}</strong></p>{own}</div>"
     )
