@@ -138,9 +138,8 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
     gr.on([ui["tab-lessons"].select, *(s.release for s in sliders)], localized(friendly(st.whatif)), [*sliders, lang],
           ui["whatif-out"], api_name="whatif", api_visibility="undocumented", show_progress="hidden",
           trigger_mode="always_last")  # fmt: skip
-    charts = metrics.charts(st)
-    ui["tab-metrics"].select(lambda: charts(), None, ui.all(["iou-bars", "curves"]), api_visibility="private",
-                             show_progress="minimal")  # fmt: skip
+    ui["tab-metrics"].select(localized(metrics.charts(st)), lang, ui.all(["iou-bars", "curves"]),
+                             api_visibility="private", show_progress="minimal")  # fmt: skip
     ui["api-segment"].click(friendly(st.api_segment), ui["api-in"], [ui["api-masks"], ui["api-json"]],
                             api_name="segment", preprocess=False, concurrency_id="models")  # fmt: skip
 

@@ -15,7 +15,7 @@ from fcn_demo.page.html import empty, escape, img_tag
 from fcn_demo.page.layout import T
 from fcn_demo.page.parts import image_name, pct
 from fcn_demo.page.state import MAPS_VIEWS, Settings
-from fcn_demo.page.viz import heatmaps, map_stride
+from fcn_demo.page.viz import caption, heatmaps, map_stride
 from fcn_demo.request.analysis import Analysis
 
 
@@ -30,14 +30,9 @@ def layout(ui) -> None:
     ui.slot("maps-architecture")
 
 
-def caption(lang: str, key: str, english: str) -> str:
-    """A teaching map's caption (the registry's MapSpec.caption, in English) in ``lang``."""
-    return text(lang, f"gen.map.{key}") if lang != "en" else english
-
-
 def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool, lang: str = "en") -> str:
-    """Every model's teaching maps, one row a model, at each map's own stride. The pictures' own
-    captions stay English (the drawing font has Latin letters only); their alt texts follow ``lang``."""
+    """Every model's teaching maps, one row a model, at each map's own stride; the pictures' captions
+    and their alt texts in ``lang``."""
     if a is None:
         return empty(text(lang, "gen.maps.empty"))
     rows = []
@@ -47,7 +42,7 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
             continue
         v = get_variant(name)
         maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
-        picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title)
+        picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title, lang=lang)
         alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
                    what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
                    captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
