@@ -79,14 +79,15 @@ def friendly(fn):
         lang = kwargs.get("lang", "en")
         try:
             return fn(*args, **kwargs)
-        except InputError as e:
-            raise gr.Error(e.text(lang), title=text(lang, e.title), print_exception=False) from None
+        except InputError as e:  # a toast shows HTML: its values (a setting, a size) go in as text
+            raise gr.Error(html.escape(e.text(lang), quote=False), title=text(lang, e.title),
+                           print_exception=False) from None  # fmt: skip
         except gr.Error:
             raise
         except Exception:
             log.exception("handler %s failed", fn.__name__)
-            raise gr.Error("Something went wrong on our side. Please try again or use another image.",
-                           title="Internal error", print_exception=False) from None  # fmt: skip
+            raise gr.Error(text(lang, "gen.error.internal"), title=text(lang, "gen.error.title_internal"),
+                           print_exception=False) from None  # fmt: skip
 
     return inner
 
@@ -137,21 +138,22 @@ class DemoState:
 
     # ------------------------------------------------------------ handlers: widgets <-> request layer
 
-    def no_models(self) -> gr.Error:
+    def no_models(self, lang: str = "en") -> gr.Error:
         why = "; ".join(f"{VARIANTS[n].title}: {why_unavailable(self.loaded[n].error)}" for n in self.names)
-        return gr.Error(f"No model weights could be loaded ({why}).", title="The models are unavailable")
+        return gr.Error(html.escape(text(lang, "gen.error.no_models", why=why), quote=False),
+                        title=text(lang, "gen.error.title_no_models"))  # fmt: skip
 
     def segment(self, source, *controls, lang: str = "en") -> list:
         """Everything an input changes, in one answer (the views of :attr:`Views.outputs`): no view
         can show another image's results. ``controls``: the settings' values (Settings.values's
         order); ``lang``: the language of its words (one of fcn_demo.core.i18n.LOCALES)."""
         if not self.analyzer.models:
-            raise self.no_models()
+            raise self.no_models(lang)
         s = Settings.of(controls)
         share.check_settings(s.opacity, s.mode, s.cls, s.maps, s.switches)
         a = self.requests.analyze(source)
         for said in a.notes:
-            gr.Info(say(lang, said))
+            gr.Info(html.escape(say(lang, said), quote=False), title=text(lang, "gen.toast.info"))
         return self.views.answer(self, a, s, lang)
 
     @staticmethod
@@ -221,7 +223,7 @@ class DemoState:
             if query.get("sample"):
                 # A toast shows HTML: the link's text goes in escaped (and cut short), as text.
                 name = html.escape(repr(query["sample"][:80]))
-                gr.Warning(text(lang, "gen.toast.no_sample", name=name))
+                gr.Warning(text(lang, "gen.toast.no_sample", name=name), title=text(lang, "gen.toast.warning"))
             return self.views.restore(None, None, s, link.tab)
         image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
         return self.views.restore(image, self.segment(image, *s.values(), lang=lang), s, link.tab)
