@@ -25,7 +25,7 @@ from fcn_demo.core.hub import load_models
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
 from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, replay
 from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, TABS, ZEROGPU, DemoState, friendly, localized
-from fcn_demo.page.layout import I18N, WEB, Layout, T
+from fcn_demo.page.layout import I18N, WEB, Layout, T, head
 from fcn_demo.page.state import Settings
 from fcn_demo.page.theme import theme
 
@@ -150,7 +150,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": (WEB / "head.html").read_text(),
+        "head": head(),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

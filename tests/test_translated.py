@@ -61,7 +61,7 @@ def visible(page: str) -> str:
 def english(said: str) -> set[str]:
     """The English words of ``said``: Latin-script words of two letters or more that are no name,
     after commands, file names and placeholders are taken out."""
-    said = re.sub(r"python -m \S+|`[^`]*`|\S+\.(?:py|json|jpg|png|otf)\b|\{\w+(?::[^}]*)?\}", " ", said)
+    said = re.sub(r"python -m \S+|`[^`]*`|\b\w+\([^)]*\)|\S+\.(?:py|json|jpg|png|otf)\b|\{\w+(?::[^}]*)?\}", " ", said)
     said = re.sub(r"https?://\S+|\b\d+x\d+\b|\b\w+_\d+\b", " ", said)  # links, sizes, samples (Bengal_193)
     allowed = NAMES | breeds()
     return {w for w in re.findall(r"[A-Za-z][A-Za-z_]+", said) if w not in allowed and not w.isupper()}
