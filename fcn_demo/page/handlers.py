@@ -27,10 +27,10 @@ from fcn_demo.core.i18n import locale, say, text
 from fcn_demo.core.inputs import InputError, payload_source
 from fcn_demo.core.samples import SAMPLES_DIR, list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import api, architecture, exercise, probe, share, upsampling, whatif
+from fcn_demo.page import api, architecture, exercise, probe, share, slides, upsampling, whatif
 from fcn_demo.page.metrics import read_metrics
 from fcn_demo.page.parts import image_name, why_unavailable
-from fcn_demo.page.state import Settings
+from fcn_demo.page.state import MAPS_VIEWS, Settings
 from fcn_demo.page.views import describe
 from fcn_demo.request.analysis import Analyzer, Requests
 from fcn_demo.request.export import MaskFiles
@@ -191,6 +191,25 @@ class DemoState:
         if a is None:
             raise InputError.say("gen.error.pick")
         return str(self.files.of(a)[-1])
+
+    def slide_compare(self, a, opacity, mode, lang: str = "en") -> str:
+        """The Compare tab as one PNG for a teacher's slides, its captions in ``lang`` (made when asked)."""
+        if a is None:
+            raise InputError.say("gen.error.pick")
+        share.check_settings(opacity, mode, Settings.cls, Settings.maps, ())
+        picture = slides.compare_slide(a, self.names, float(opacity), mode, lang)
+        return str(slides.save(picture, self.files.folder(a.digest), f"{a.label}_compare_{lang}"))
+
+    def slide_maps(self, a, name, cls, maps, lang: str = "en") -> str:
+        """Model ``name``'s row of the Skip-layer maps tab as one PNG for a teacher's slides, in ``lang``."""
+        if a is None:
+            raise InputError.say("gen.error.pick")
+        share.check_settings(Settings.opacity, Settings.mode, cls, maps, ())
+        if name not in a.models:
+            raise InputError.say("gen.error.choice", title="gen.error.title_setting", setting="row",
+                                 choices=", ".join(a.models))  # fmt: skip
+        picture = slides.maps_slide(a, name, int(cls), maps == MAPS_VIEWS[0], lang)
+        return str(slides.save(picture, self.files.folder(a.digest), f"{a.label}_maps_{name}_{lang}"))
 
     def localize(self, a, lang: str = "en") -> list:
         """The visitor's language, once the page knows it, and the page's server-drawn HTML in it (the

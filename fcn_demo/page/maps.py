@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from fcn_demo.core.data import CLASSES
 from fcn_demo.core.i18n import class_name, listing, sentences, text, translations
@@ -35,19 +36,20 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
     and their alt texts in ``lang``."""
     if a is None:
         return empty(text(lang, "gen.maps.empty"))
-    rows = []
-    for name in names:
-        m = a.models.get(name)
-        if m is None:
-            continue
-        v = get_variant(name)
-        maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
-        picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title, lang=lang)
-        alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
-                   what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
-                   captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
-        rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img"))
-    return f'<div class="heatmaps" data-image="{escape(a.label)}">{"".join(rows)}</div>'
+    rows = [row(a, n, cls, probability, lang) for n in names if n in a.models]
+    pictures = "".join(img_tag(picture, alt, fmt="png", cls="heatmap-img") for picture, alt in rows)
+    return f'<div class="heatmaps" data-image="{escape(a.label)}">{pictures}</div>'
+
+
+def row(a: Analysis, name: str, cls: int, probability: bool, lang: str = "en") -> tuple[Image.Image, str]:
+    """Model ``name``'s row of teaching maps (its picture, words in ``lang``) and the row's alt text."""
+    m, v = a.models[name], get_variant(name)
+    maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
+    picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title, lang=lang)
+    alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
+               what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
+               captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
+    return picture, alt
 
 
 def cells_to_pixels(scores: np.ndarray, work_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
