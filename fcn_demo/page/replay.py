@@ -1,17 +1,16 @@
 """The Training replay tab: every model's training, epoch by epoch, replayed in the browser from one
 payload (fcn_demo.page.viz.replay_payload) without asking the server again.
 
-The replay is a view (fcn_demo.page.views): its value is its phrases in the visitor's language, as
-JSON; the script (web/replay.js) draws with them and draws again when the translation pass sends
-them in another language (the page is built in English)."""
+Its script (web/replay.js) gets its phrases from the phrase files, in every language, with the
+payload, and speaks the browser's language as the server's translation pass does (navigator.language).
+It is not redrawn by the translation pass: Gradio builds a tab's components when the tab is first
+opened, and an update sent to a component not yet built could reach it without its payload."""
 
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 
-from fcn_demo.core.i18n import text, translations
+from fcn_demo.core.i18n import LOCALES, text, translations
 from fcn_demo.models import VARIANTS
 from fcn_demo.page.layout import WEB, T
 from fcn_demo.page.viz import replay_payload
@@ -24,19 +23,19 @@ def layout(ui) -> None:
     ui.slot("replay")
 
 
-def words(lang: str = "en") -> str:
-    """The replay's phrases in ``lang`` as JSON (``{"play": "▶ Play", "epoch_of": "Epoch {epoch} / {last}"}``):
+def words() -> dict[str, dict[str, str]]:
+    """The replay's phrases in every language (``{"zh-CN": {"play": "▶ 播放", "epoch_of": "第 {epoch} 轮 / 共 {last} 轮"}}``):
     the script fills the placeholders."""
     keys = [k for k in translations()["en"] if k.startswith(PHRASES)]
-    return json.dumps({k.removeprefix(PHRASES): text(lang, k) for k in keys}, ensure_ascii=False)
+    return {loc: {k.removeprefix(PHRASES): text(loc, k) for k in keys} for loc in LOCALES}
 
 
 def maker(st):
     """The view's ``make``: the replay's component, holding every model's payload (built once)."""
 
-    def make(view_id: str, value: str | None) -> gr.HTML:
+    def make(view_id: str, value=None) -> gr.HTML:
         replay = replay_payload({n: (VARIANTS[n].title, st.loaded[n].folder) for n in st.names})
-        return gr.HTML(value=value or words("en"), html_template='<div class="replay"></div>',
-                       js_on_load=(WEB / "replay.js").read_text(), replay=replay, elem_id=view_id)  # fmt: skip
+        return gr.HTML(value="", html_template='<div class="replay"></div>', js_on_load=(WEB / "replay.js").read_text(),
+                       replay=replay, words=words(), elem_id=view_id)  # fmt: skip
 
     return make

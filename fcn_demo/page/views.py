@@ -77,8 +77,8 @@ def describe(st) -> Views:
                  lambda d: notice(d, "confidence") + lessons.confidence_panels(d.a, names, d.lang), slot="lessons"),
             # Drawn on the tab's first visit (matplotlib is not imported at start-up), then reused.
             View("upsampling", html(), lambda d: d.st.upsampling(d.lang), slot="lessons", built_blank=False, **fixed),
-            # Training replay: its phrases, which its script draws with (the payload is built with it)
-            View("replay", replay.maker(st), lambda d: replay.words(d.lang), slot="replay", **fixed),
+            # Training replay: drawn in the browser, in the browser's language (fcn_demo.page.replay)
+            View("replay", replay.maker(st), lambda d: None, slot="replay", per_image=False, **quiet),
             # Metrics
             View("metrics-table", html(), lambda d: metrics.metrics_tables(d.st.metrics, d.lang), slot="metrics",
                  **fixed),

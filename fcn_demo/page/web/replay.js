@@ -1,9 +1,9 @@
 // Training replay, run entirely in the browser (the body of a gr.HTML js_on_load).
 // `element` is the component's root, `props.replay` the payload from fcn_demo.page.viz.replay_payload:
 // per-model histories, the sprite of per-epoch predictions and the validation images as data URIs;
-// `props.value` the replay's phrases in the visitor's language (JSON, fcn_demo.page.replay.words).
-// Playing, scrubbing and switching images never talk to the server; a new language (the page is
-// built in English, then translated) draws it again where it was.
+// `props.words` the replay's phrases in every language (fcn_demo.page.replay.words), of which it
+// speaks the browser's, as the server's translation pass does (navigator.language: zh-*, ru-*, else
+// English). Playing, scrubbing and switching images never talk to the server.
 (() => {
   const data = props.replay;
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -18,11 +18,9 @@
   const state = { epoch: Number.isInteger(linked) ? Math.max(0, Math.min(linked, maxEpoch)) : 0, image: 0, timer: null };
 
   const build = () => {
-    try {
-      W = JSON.parse(props.value || "{}");
-    } catch (e) {
-      W = {};
-    }
+    const tag = (navigator.language || "").toLowerCase();
+    const all = props.words || {};
+    W = all[tag.startsWith("zh") ? "zh-CN" : tag.startsWith("ru") ? "ru" : "en"] || all.en || {};
     clearInterval(state.timer);
     state.timer = null;
     const root = element.querySelector(".replay") || element;
@@ -199,6 +197,4 @@
     render();
   };
   build();
-  // The translation pass (and any later change of language) sends the phrases again: draw with them.
-  watch("value", build);
 })();
