@@ -24,10 +24,10 @@ import gradio as gr
 from fcn_demo.core.data import CLASSES, REPO_ROOT
 from fcn_demo.core.hub import load_models
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
-from fcn_demo.page import ablation, compare, exercise, lesson, lessons, maps, metrics, photo, probe, replay
+from fcn_demo.page import ablation, compare, exercise, lesson, lessons, maps, metrics, photo, probe, replay, slides
 from fcn_demo.page.guide import Guide
 from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, TABS, ZEROGPU, DemoState, friendly, localized
-from fcn_demo.page.layout import I18N, WEB, Layout, T
+from fcn_demo.page.layout import I18N, WEB, Layout, T, head
 from fcn_demo.page.state import Settings
 from fcn_demo.page.theme import theme
 
@@ -76,6 +76,8 @@ def build_demo(st: DemoState) -> gr.Blocks:
                         with gr.Tab(T(f"tab_{tab_id}"), id=tab_id) as tab:
                             ui.add(f"tab-{tab_id}", tab)
                             part.layout(ui)
+                            if tab_id in slides.TABS:  # a teacher's export of the tab's view for slides
+                                slides.layout(ui, tab_id)
         picker.change(lambda t: gr.Tabs(selected=t), picker, tabs, queue=False, show_progress="hidden",
                       api_visibility="private")  # fmt: skip
         for tab_id in LAYOUTS:  # a tab opened from the bar (or by a share link) shows in the list too
@@ -131,6 +133,12 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
     ui["download"].click(friendly(st.download), state, ui["mask-zip"], api_visibility="private").success(
         None, ui["mask-zip"], None, js=SAVE_FILE
     )
+    # Export for slides: the PNG is made when asked for, then saved by the browser (as the masks' zip).
+    for name, inputs in (("slide_compare", ["opacity", "mode"]), ("slide_maps", ["slide-row", "cls", "prob"])):
+        ui[name.replace("_", "-")].click(localized(friendly(getattr(st, name))), [state, *ui.all(inputs), lang],
+                                         ui["slide-file"], api_visibility="private").success(
+            None, ui["slide-file"], None, js=SAVE_FILE
+        )  # fmt: skip
     # The page hands its query string and its language to hidden boxes, together, so a link's restore
     # sees the language; the language redraws, unqueued, what the server drew in English (st.localize).
     # The restore has its own queue lane: a plain visit's (empty) one never waits behind model steps,
@@ -155,9 +163,8 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
     gr.on([ui["tab-lessons"].select, *(s.release for s in sliders)], localized(friendly(st.whatif)), [*sliders, lang],
           ui["whatif-out"], api_name="whatif", api_visibility="undocumented", show_progress="hidden",
           trigger_mode="always_last")  # fmt: skip
-    charts = metrics.charts(st)
-    ui["tab-metrics"].select(lambda: charts(), None, ui.all(["iou-bars", "curves"]), api_visibility="private",
-                             show_progress="minimal")  # fmt: skip
+    ui["tab-metrics"].select(localized(metrics.charts(st)), lang, ui.all(["iou-bars", "curves"]),
+                             api_visibility="private", show_progress="minimal")  # fmt: skip
     ui["api-segment"].click(friendly(st.api_segment), ui["api-in"], [ui["api-masks"], ui["api-json"]],
                             api_name="segment", preprocess=False, concurrency_id="models")  # fmt: skip
 
@@ -211,7 +218,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": (WEB / "head.html").read_text() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
+        "head": head() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

@@ -75,9 +75,7 @@ class PreparedImage:
 
 
 def _too_small(w: int, h: int) -> InputError:
-    return InputError(
-        f"The image is {w}x{h} pixels; it needs to be at least {MIN_SIDE}x{MIN_SIDE}. Upload a larger photo."
-    )
+    return InputError.say("gen.error.too_small", w=w, h=h, min=MIN_SIDE)
 
 
 def _check_size(w: int, h: int) -> None:
@@ -87,18 +85,14 @@ def _check_size(w: int, h: int) -> None:
     if min(w, h) < MIN_SIDE:
         raise _too_small(w, h)
     if max(w, h) > MAX_ASPECT * min(w, h):
-        raise InputError(
-            f"The image is {w}x{h} pixels, a very long strip: its long side can be at most {MAX_ASPECT} times "
-            "its short side. Crop it closer to the pet and upload it again."
-        )
+        raise InputError.say("gen.error.strip", w=w, h=h, ratio=MAX_ASPECT)
 
 
 def _too_big(w: int | None, h: int | None) -> InputError:
-    size = f"{w}x{h} pixels ({w * h / 1e6:.0f} megapixels)" if w and h else "too large to decode safely"
-    return InputError(
-        f"The image is {size}; the limit is {MAX_PIXELS // 1_000_000} megapixels. "
-        "Downscale it (for example to 4000 pixels on the long side) and upload it again."
-    )
+    limit = MAX_PIXELS // 1_000_000
+    if w and h:
+        return InputError.say("gen.error.too_big", w=w, h=h, mp=w * h / 1e6, limit=limit)
+    return InputError.say("gen.error.too_big_unknown", limit=limit)
 
 
 # Magic numbers of formats we read: a file that starts like one but does not open is damaged, not foreign.
@@ -106,10 +100,7 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM
 
 
 def _truncated() -> InputError:
-    return InputError(
-        "The image file is truncated (the upload was cut off or the file is damaged). "
-        "Re-download or re-export the photo and upload it again."
-    )
+    return InputError.say("gen.error.truncated")
 
 
 def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -161,10 +152,7 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         if data.startswith(_SIGNATURES):
             raise _truncated() from e
-        raise InputError(
-            f"This file is not an image that can be read ({SUPPORTED}). "
-            "If it is an iPhone HEIC photo or a RAW file, export it as JPEG first."
-        ) from e
+        raise InputError.say("gen.error.unreadable", formats=SUPPORTED) from e
     w, h = im.size
     _check_size(w, h)
     try:  # everything that reads pixel data or metadata past the header (PNG's getexif() decodes the image)
@@ -180,10 +168,7 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
     except Exception as e:  # PIL's parsers raise OSError, SyntaxError, EOFError, struct.error, ... on damaged files
         if "truncated" in str(e) or "broken data stream" in str(e):
             raise _truncated() from e
-        raise InputError(
-            "The image could not be decoded: the file is damaged or uses a variant of its format we cannot read. "
-            "Re-export it as JPEG or PNG and try again."
-        ) from e
+        raise InputError.say("gen.error.undecodable") from e
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
         w, h = im.size
@@ -200,7 +185,7 @@ def _decode(data: bytes, notes: list[str]) -> tuple[Image.Image, tuple[int, int]
 def _from_array(arr: np.ndarray, notes: list[str]) -> Image.Image:
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-        raise InputError(f"Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}.")
+        raise InputError.say("gen.error.array_shape", shape=str(arr.shape))
     if min(arr.shape[:2]) < MIN_SIDE:  # also an empty array, before min()/max() reductions on it
         raise _too_small(arr.shape[1], arr.shape[0])
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -210,10 +195,10 @@ def _from_array(arr: np.ndarray, notes: list[str]) -> Image.Image:
         notes.append(Message("gen.note.bits16"))
     elif arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
-            raise InputError("The image array contains NaN or infinite values.")
+            raise InputError.say("gen.error.array_nan")
         arr = arr * 255 if arr.max() <= 1.0 else arr
     elif arr.dtype != np.uint8 and arr.dtype != bool:
-        raise InputError(f"Unsupported pixel type {arr.dtype}; use uint8, uint16 or float in [0, 1].")
+        raise InputError.say("gen.error.array_dtype", dtype=str(arr.dtype))
     arr = np.clip(np.asarray(arr, dtype=np.float64).round(), 0, 255).astype(np.uint8)
     return Image.fromarray(arr)
 
@@ -222,7 +207,7 @@ def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> Pre
     """Validate and normalise an input image; raises :class:`InputError` with a fix-it message."""
     notes: list[str] = []
     if src is None:
-        raise InputError("No image given. Upload a photo of a cat or dog, or pick a sample.")
+        raise InputError.say("gen.error.no_image")
     data = None
     if isinstance(src, (str, Path)):
         path = Path(src)
@@ -230,16 +215,13 @@ def load_input(src: str | Path | bytes | Image.Image | np.ndarray | None) -> Pre
             raise InputError.say("gen.error.gone")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB. "
-                "Save it as a JPEG or downscale it and try again."
-            )
+            raise InputError.say("gen.error.file_too_big", mb=size / 2**20, limit=MAX_FILE_BYTES // 2**20)
         data = path.read_bytes()
     elif isinstance(src, (bytes, bytearray)):
         data = bytes(src)
     if data is not None:
         if not data:
-            raise InputError("The file is empty. Upload the photo again.")
+            raise InputError.say("gen.error.empty_file")
         rgb, original = _decode(data, notes)
         digest = hashlib.sha256(data).hexdigest()[:24]
     else:
@@ -286,7 +268,7 @@ def payload_source(payload, allowed: Sequence[Path]) -> str | bytes | None:
         try:
             return base64.b64decode(url.split(",", 1)[1], validate=True)
         except (IndexError, binascii.Error):
-            raise InputError("The image data is damaged. Upload the photo again.") from None
+            raise InputError.say("gen.error.damaged_data") from None
     if url:  # a link to fetch: the server fetches nothing
         raise InputError.say("gen.error.not_file")
     return None

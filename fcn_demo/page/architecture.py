@@ -50,9 +50,9 @@ def opens(b: Block) -> str | None:
     return b.opens or ("maps" if b.map_key else None)
 
 
-def _encoder(model: nn.Module, last: str) -> list[Block]:
+def _encoder(model: nn.Module, last: str, lang: str = "en") -> list[Block]:
     """VGG16 up to ``last`` (a tap name), read from the backbone's own layers: each conv block with
-    its count of 3x3 convolutions and its width, each pool."""
+    its count of 3x3 convolutions and its width, each pool (its words in ``lang``)."""
     blocks, stride, convs, width = [], 1, 0, 0
     for i, layer in enumerate(model.backbone.features):
         if isinstance(layer, nn.Conv2d):
@@ -62,7 +62,8 @@ def _encoder(model: nn.Module, last: str) -> list[Block]:
             continue
         if tap.startswith("pool"):
             stride *= 2
-            blocks.append(Block(tap, "max 2x2", "pool", stride))
+            blocks.append(Block(tap, text(lang, "gen.arch.max_pool", k=getattr(layer, "kernel_size", 2)), "pool",
+                                stride))  # fmt: skip
         else:
             blocks.append(Block(tap, f"3x3 conv x{convs}, {width}", "encoder", stride))
             convs = 0
@@ -77,7 +78,7 @@ def fcn_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Bl
     # a pool the head scores (pool5, and each skip's) opens that score map
     scored = {"pool5", *model.skips}
     top = [Block("input", text(lang, "gen.arch.image"), "io", 1)]
-    top += [replace(b, map_key=f"score_{b.name}") if b.name in scored else b for b in _encoder(model, "pool5")]
+    top += [replace(b, map_key=f"score_{b.name}") if b.name in scored else b for b in _encoder(model, "pool5", lang)]
     k = model.head.fc6.kernel_size[0]
     bottom = [
         Block("fc6", f"{k}x{k} conv", "head", 32),
@@ -101,7 +102,7 @@ def fcn_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Bl
 def unet_blocks(model: nn.Module, lang: str = "en") -> tuple[list[Block], list[Block]]:
     """(top row, bottom row) of the U-Net: the encoder to pool4, the dilated bottleneck, then per
     stage a 2x bilinear upsampling concatenated with the encoder block of that size, and two convs."""
-    top = [Block("input", text(lang, "gen.arch.image"), "io", 1), *_encoder(model, "pool4")]
+    top = [Block("input", text(lang, "gen.arch.image"), "io", 1), *_encoder(model, "pool4", lang)]
     d = [m[0].dilation[0] for m in model.center]
     bottom = [
         Block("center", f"3x3 conv, {text(lang, 'gen.arch.dilation')} {d[0]}, {d[1]}", "head", 16, map_key="stage16")

@@ -27,10 +27,10 @@ from fcn_demo.core.i18n import locale, say, text
 from fcn_demo.core.inputs import InputError, payload_source
 from fcn_demo.core.samples import SAMPLES_DIR, list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import api, architecture, exercise, probe, share, upsampling, whatif
+from fcn_demo.page import api, architecture, exercise, probe, share, slides, upsampling, whatif
 from fcn_demo.page.metrics import read_metrics
 from fcn_demo.page.parts import image_name, why_unavailable
-from fcn_demo.page.state import Settings
+from fcn_demo.page.state import MAPS_VIEWS, Settings
 from fcn_demo.page.views import describe
 from fcn_demo.request.analysis import Analyzer, Requests
 from fcn_demo.request.export import MaskFiles
@@ -79,14 +79,15 @@ def friendly(fn):
         lang = kwargs.get("lang", "en")
         try:
             return fn(*args, **kwargs)
-        except InputError as e:
-            raise gr.Error(e.text(lang), title=text(lang, e.title), print_exception=False) from None
+        except InputError as e:  # a toast shows HTML: its values (a setting, a size) go in as text
+            raise gr.Error(html.escape(e.text(lang), quote=False), title=text(lang, e.title),
+                           print_exception=False) from None  # fmt: skip
         except gr.Error:
             raise
         except Exception:
             log.exception("handler %s failed", fn.__name__)
-            raise gr.Error("Something went wrong on our side. Please try again or use another image.",
-                           title="Internal error", print_exception=False) from None  # fmt: skip
+            raise gr.Error(text(lang, "gen.error.internal"), title=text(lang, "gen.error.title_internal"),
+                           print_exception=False) from None  # fmt: skip
 
     return inner
 
@@ -137,21 +138,22 @@ class DemoState:
 
     # ------------------------------------------------------------ handlers: widgets <-> request layer
 
-    def no_models(self) -> gr.Error:
+    def no_models(self, lang: str = "en") -> gr.Error:
         why = "; ".join(f"{VARIANTS[n].title}: {why_unavailable(self.loaded[n].error)}" for n in self.names)
-        return gr.Error(f"No model weights could be loaded ({why}).", title="The models are unavailable")
+        return gr.Error(html.escape(text(lang, "gen.error.no_models", why=why), quote=False),
+                        title=text(lang, "gen.error.title_no_models"))  # fmt: skip
 
     def segment(self, source, *controls, lang: str = "en") -> list:
         """Everything an input changes, in one answer (the views of :attr:`Views.outputs`): no view
         can show another image's results. ``controls``: the settings' values (Settings.values's
         order); ``lang``: the language of its words (one of fcn_demo.core.i18n.LOCALES)."""
         if not self.analyzer.models:
-            raise self.no_models()
+            raise self.no_models(lang)
         s = Settings.of(controls)
         share.check_settings(s.opacity, s.mode, s.cls, s.maps, s.switches)
         a = self.requests.analyze(source)
         for said in a.notes:
-            gr.Info(say(lang, said))
+            gr.Info(html.escape(say(lang, said), quote=False), title=text(lang, "gen.toast.info"))
         return self.views.answer(self, a, s, lang)
 
     @staticmethod
@@ -190,6 +192,25 @@ class DemoState:
             raise InputError.say("gen.error.pick")
         return str(self.files.of(a)[-1])
 
+    def slide_compare(self, a, opacity, mode, lang: str = "en") -> str:
+        """The Compare tab as one PNG for a teacher's slides, its captions in ``lang`` (made when asked)."""
+        if a is None:
+            raise InputError.say("gen.error.pick")
+        share.check_settings(opacity, mode, Settings.cls, Settings.maps, ())
+        picture = slides.compare_slide(a, self.names, float(opacity), mode, lang)
+        return str(slides.save(picture, self.files.folder(a.digest), f"{a.label}_compare_{lang}"))
+
+    def slide_maps(self, a, name, cls, maps, lang: str = "en") -> str:
+        """Model ``name``'s row of the Skip-layer maps tab as one PNG for a teacher's slides, in ``lang``."""
+        if a is None:
+            raise InputError.say("gen.error.pick")
+        share.check_settings(Settings.opacity, Settings.mode, cls, maps, ())
+        if name not in a.models:
+            raise InputError.say("gen.error.choice", title="gen.error.title_setting", setting="row",
+                                 choices=", ".join(a.models))  # fmt: skip
+        picture = slides.maps_slide(a, name, int(cls), maps == MAPS_VIEWS[0], lang)
+        return str(slides.save(picture, self.files.folder(a.digest), f"{a.label}_maps_{name}_{lang}"))
+
     def localize(self, a, lang: str = "en") -> list:
         """The visitor's language, once the page knows it, and the page's server-drawn HTML in it (the
         page is built in English): what shows before an image, unless one is already shown (its views
@@ -221,7 +242,7 @@ class DemoState:
             if query.get("sample"):
                 # A toast shows HTML: the link's text goes in escaped (and cut short), as text.
                 name = html.escape(repr(query["sample"][:80]))
-                gr.Warning(text(lang, "gen.toast.no_sample", name=name))
+                gr.Warning(text(lang, "gen.toast.no_sample", name=name), title=text(lang, "gen.toast.warning"))
             return self.views.restore(None, None, s, link.tab)
         image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
         return self.views.restore(image, self.segment(image, *s.values(), lang=lang), s, link.tab)

@@ -6,16 +6,40 @@ a view of the description (fcn_demo.page.views) is put where it belongs with :me
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from fcn_demo.core.i18n import page_translations
+from fcn_demo.core.i18n import LOCALES, page_translations, text
 
 I18N = gr.I18n(**page_translations())  # the browser's language picks one; English is the fallback
 T = I18N
 WEB = Path(__file__).resolve().parent / "web"  # the page's CSS, head and scripts
+
+
+HEAD_WORDS = (
+    "probe_photo",
+    "slider",
+    "number",
+    "reset",
+    "upload_drop",
+    "file_upload",
+    "undo",
+    "more_tabs",
+    "processing",
+)  # the gen.aria.* phrases the head's script sets
+
+
+def head() -> str:
+    """The page's <head> additions (web/head.html), its script's words in every language put in."""
+    words = {loc: {k: text(loc, f"gen.aria.{k}") for k in HEAD_WORDS} for loc in LOCALES}
+    return (
+        (WEB / "head.html")
+        .read_text()
+        .replace("__WORDS__", json.dumps(words, ensure_ascii=False).replace("</", "<\\/"))
+    )
 
 
 class Layout:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from fcn_demo.core.data import CLASSES
-from fcn_demo.core.i18n import class_name, sentences, text, translations
+from fcn_demo.core.i18n import class_name, listing, sentences, text, translations
 from fcn_demo.core.metrics import image_metrics
 from fcn_demo.models import get_variant
 from fcn_demo.page.compare import skip_family
@@ -15,7 +16,7 @@ from fcn_demo.page.html import empty, escape, img_tag
 from fcn_demo.page.layout import T
 from fcn_demo.page.parts import image_name, pct
 from fcn_demo.page.state import MAPS_VIEWS, Settings
-from fcn_demo.page.viz import heatmaps, map_stride
+from fcn_demo.page.viz import caption, heatmaps, map_stride
 from fcn_demo.request.analysis import Analysis
 
 
@@ -30,11 +31,6 @@ def layout(ui) -> None:
     ui.slot("maps-architecture")
 
 
-def caption(lang: str, key: str, english: str) -> str:
-    """A teaching map's caption (the registry's MapSpec.caption, in English) in ``lang``."""
-    return text(lang, f"gen.map.{key}") if lang != "en" else english
-
-
 # A map is drawn as its own tile, shown at its drawn size: a row of a model's maps wraps, one tile
 # a line on a phone, so its text (the colour bar's numbers: 11 px, viz._colorbar) is never shrunk.
 TILE = 208  # px: a map's square in its tile (the tile is 24 px wider: its margins; five fit a desk's 1192 px)
@@ -43,9 +39,8 @@ TEXT_PX = 11  # px: the smallest text a tile draws
 
 def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool, lang: str = "en") -> str:
     """Every model's teaching maps, one figure a model, one tile a map at the map's own stride
-    (``data-model`` and ``data-map`` name them: the drawn architecture's blocks open them). The
-    pictures' own captions stay English (the drawing font has Latin letters only); their alt texts
-    and the figures' captions follow ``lang``."""
+    (``data-model`` and ``data-map`` name them: the drawn architecture's blocks open them); the
+    pictures' words, their alt texts and the figures' captions in ``lang``."""
     if a is None:
         return empty(text(lang, "gen.maps.empty"))
     rows = []
@@ -60,7 +55,7 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
             if s.key not in m.maps:
                 continue
             picture = heatmaps(a.rgb, [(s, m.maps[s.key].astype(np.float32))], a.work_size, cls, probability,
-                               slots=1, panel=TILE)  # fmt: skip
+                               slots=1, panel=TILE, lang=lang)  # fmt: skip
             alt = text(lang, "gen.alt.map", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
                        what=what, caption=caption(lang, s.key, s.caption))  # fmt: skip
             img = img_tag(picture, alt, fmt="png", cls="heatmap-img", text_px=TEXT_PX)
@@ -68,6 +63,17 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
         rows.append(f'<figure class="heatmap-row" data-model="{escape(name)}"><figcaption>{escape(v.title)}'
                     f'</figcaption><div class="heatmap-tiles">{"".join(tiles)}</div></figure>')  # fmt: skip
     return f'<div class="heatmaps" data-image="{escape(a.label)}">{"".join(rows)}</div>'
+
+
+def row(a: Analysis, name: str, cls: int, probability: bool, lang: str = "en") -> tuple[Image.Image, str]:
+    """Model ``name``'s row of teaching maps (its picture, words in ``lang``) and the row's alt text."""
+    m, v = a.models[name], get_variant(name)
+    maps = [(s, m.maps[s.key].astype(np.float32)) for s in v.maps if s.key in m.maps]
+    picture = heatmaps(a.rgb, maps, a.work_size, cls, probability, v.title, lang=lang)
+    alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
+               what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
+               captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
+    return picture, alt
 
 
 def cells_to_pixels(scores: np.ndarray, work_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:

@@ -39,24 +39,24 @@ def layout(ui) -> None:
     ui.slot("metrics-after")
 
 
-def charts(st) -> Callable[[], tuple[str, str]]:
-    """The per-class IoU bars and the training curves, drawn on first call (matplotlib is imported
-    then), reused after."""
+def charts(st) -> Callable[..., tuple[str, str]]:
+    """``draw(lang=) -> (bars, curves)``: the per-class IoU bars and the training curves in ``lang``,
+    drawn on a language's first call (matplotlib is imported then), reused after."""
     drawn: dict[str, tuple[str, str]] = {}
 
-    def draw() -> tuple[str, str]:
-        if not drawn:
+    def draw(lang: str = "en") -> tuple[str, str]:
+        if lang not in drawn:
             from fcn_demo.page.viz import iou_bars, training_curves
 
             # Earlier rounds first, as in the replay (fcn_demo.core.lineage).
             histories = {n: lineage.joined_history(st.loaded[n].folder, asdict(h)) for n, h in st.histories.items()}
-            drawn["v"] = (
-                img_tag(iou_bars(st.metrics), "Per-class IoU of each model on the test split", "png") if st.metrics else "",
-                img_tag(training_curves(histories, {n: VARIANTS[n].title for n in st.names}),
-                        "Training curves: loss and validation mIoU of each model, epoch by epoch", "png")
+            titles = {n: VARIANTS[n].title for n in st.names}
+            drawn[lang] = (
+                img_tag(iou_bars(st.metrics, lang), text(lang, "gen.alt.iou_bars"), "png") if st.metrics else "",
+                img_tag(training_curves(histories, titles, lang), text(lang, "gen.alt.curves"), "png")
                 if st.histories else "",
             )  # fmt: skip
-        return drawn["v"]
+        return drawn[lang]
 
     return draw
 

@@ -30,7 +30,7 @@ def layout(ui) -> None:
             ui.add("mask-zip", gr.File(visible="hidden", elem_id="mask-zip"))
             with gr.Row(elem_id="share-row"):
                 ui.add("share", gr.Button(T("share"), size="sm", elem_id="share", scale=0, min_width=200))
-                ui.add("share-url", gr.Textbox(show_label=False, placeholder=T("share_placeholder"), interactive=False,
+                ui.add("share-url", gr.Textbox(label=T("share_url"), show_label=False, placeholder=T("share_placeholder"), interactive=False,
                                                buttons=["copy"], elem_id="share-url", scale=1, info=T("share_info")))  # fmt: skip
     with gr.Group(visible=False):  # the API endpoints' own components
         for name, component in (

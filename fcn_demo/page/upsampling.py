@@ -97,9 +97,10 @@ def _panel(
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 * lim else "black")
 
 
-def _kernel_figure(weight: torch.Tensor, rows: list[dict], title: str) -> Image.Image:
+def _kernel_figure(weight: torch.Tensor, rows: list[dict], title: str, lang: str = "en") -> Image.Image:
     """Rows: bilinear (the initialisation), then each class's learned kernel. Columns: the 4x4
-    kernel, its change from bilinear, one score cell upsampled, a flat score map upsampled."""
+    kernel, its change from bilinear, one score cell upsampled, a flat score map upsampled; its
+    words in ``lang``."""
     from matplotlib.patches import Rectangle
 
     c = weight.shape[0]
@@ -109,30 +110,33 @@ def _kernel_figure(weight: torch.Tensor, rows: list[dict], title: str) -> Image.
     axes = fig.subplots(len(rows) + 1, 4, squeeze=False)
     lim = max(0.8, *(float(np.abs(r["kernel"]).max()) for r in rows))
     dlim = max(0.05, *(float(np.abs(r["diff"]).max()) for r in rows))
-    heads = ["4x4 kernel", f"minus bilinear (±{dlim:.2f})", "one score cell in", "flat scores in (±25%)"]
-    entries = [("bilinear (init)", bil[0, 0].numpy(), None, bil, 0)]
-    entries += [(f"learned: {r['cls']}", r["kernel"], r["diff"], weight.detach().float().cpu(), k) for k, r in enumerate(rows)]  # fmt: skip
+    heads = [text(lang, "gen.fig.kernel"), text(lang, "gen.fig.minus_bilinear", d=dlim), text(lang, "gen.fig.one_cell"),
+             text(lang, "gen.fig.flat_in")]  # fmt: skip
+    entries = [(text(lang, "gen.fig.bilinear"), bil[0, 0].numpy(), None, bil, 0)]
+    entries += [(text(lang, "gen.fig.learned", cls=class_name(lang, r["cls"])), r["kernel"], r["diff"],
+                 weight.detach().float().cpu(), k) for k, r in enumerate(rows)]  # fmt: skip
     for i, (ax_row, (label, kern, diff, w, k)) in enumerate(zip(axes, entries)):
         top = heads if i == 0 else [""] * 4
         _panel(ax_row[0], kern, -lim, lim, top[0], numbers=True)
         ax_row[0].set_ylabel(label, fontsize=8)
         if diff is None:
-            _panel(ax_row[1], np.zeros_like(kern), -dlim, dlim, top[1], "the starting point")
+            _panel(ax_row[1], np.zeros_like(kern), -dlim, dlim, top[1], text(lang, "gen.fig.starting_point"))
         else:
             _panel(ax_row[1], diff, -dlim, dlim, top[1], numbers=True)
         # The cell's own 2x2 output pixels (dashed): what spills outside them is the kernel's overlap.
-        _panel(ax_row[2], one_cell(w, k), -lim, lim, top[2], "dashed: the cell's own 2x2")
+        _panel(ax_row[2], one_cell(w, k), -lim, lim, top[2], text(lang, "gen.fig.own_cells"))
         ax_row[2].add_patch(Rectangle((3.5, 3.5), 2, 2, fill=False, ec="black", lw=1.2, ls="--"))
         flat = flat_response(w, k)
-        _panel(ax_row[3], flat / (float(flat.mean()) or 1.0), 0.75, 1.25, top[3], f"ripple {ripple(w, k):.1%}")
+        said = text(lang, "gen.fig.ripple", ripple=ripple(w, k))
+        _panel(ax_row[3], flat / (float(flat.mean()) or 1.0), 0.75, 1.25, top[3], said)
     return _fig_to_image(fig, dpi=90)
 
 
 def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
     """FCN-16s's and FCN-8s's learned 2x upsampling kernels beside the bilinear kernel they started
     from, their difference, what each makes of one score cell and of a flat score map, and whether
-    a checkerboard appears. Static: computed once from the weights (call it at start-up; the
-    figures, whose own words stay English, are drawn once for every language)."""
+    a checkerboard appears. Static: computed once from the weights (the figures are drawn once per
+    language)."""
     found = [
         (name, pool, up.weight)
         for name, model in models.items()
@@ -157,7 +161,7 @@ def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
         body = [[class_name(lang, r["cls"]), f"{r['change']:.3f}", f"{r['cross']:.3f}",
                  escape(_ripple_words(r["ripple"], lang))] for r in rows]  # fmt: skip
         grid = table(where, head, body, row_header=True)
-        picture = _kernel_picture(weight, rows, _where("en", named, pool, stride))
+        picture = _kernel_picture(weight, rows, where, lang)
         parts.append(card(f"{title(name) if name in VARIANTS else ''}{figure(picture, alt, 'png')}"
                            f'<div class="data-wrap" tabindex="0">{grid}</div>'))  # fmt: skip
     return f'<div class="lesson-upsampling">{_upsampling_summary(verdicts, lang)}{"".join(parts)}</div>'
@@ -170,16 +174,16 @@ def _where(lang: str, title: str, pool: str, stride: int | None) -> str:
     return text(lang, "gen.upsampling.where_stride", model=title, pool=pool, coarse=2 * stride, fine=stride)
 
 
-_PICTURES: dict[tuple[bytes, str], Image.Image] = {}  # the kernel figures drawn so far (a few, at start-up)
+_PICTURES: dict[tuple[bytes, str, str], Image.Image] = {}  # the kernel figures drawn so far (a few per language)
 
 
-def _kernel_picture(weight: torch.Tensor, rows: list[dict], title: str) -> Image.Image:
-    """:func:`_kernel_figure`, drawn once per weights and title (every language shows the same figure)."""
-    key = (weight.detach().float().cpu().numpy().tobytes(), title)
+def _kernel_picture(weight: torch.Tensor, rows: list[dict], title: str, lang: str = "en") -> Image.Image:
+    """:func:`_kernel_figure`, drawn once per weights, title and language."""
+    key = (weight.detach().float().cpu().numpy().tobytes(), title, lang)
     if key not in _PICTURES:
-        if len(_PICTURES) > 16:
+        if len(_PICTURES) > 32:
             _PICTURES.clear()
-        _PICTURES[key] = _kernel_figure(weight, rows, title)
+        _PICTURES[key] = _kernel_figure(weight, rows, title, lang)
     return _PICTURES[key]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe
+from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, replay
 from fcn_demo.page.api import probe_summary
 from fcn_demo.page.layout import html
 from fcn_demo.page.metrics import provenance
@@ -77,6 +77,8 @@ def describe(st) -> Views:
                  lambda d: notice(d, "confidence") + lessons.confidence_panels(d.a, names, d.lang), slot="lessons"),
             # Drawn on the tab's first visit (matplotlib is not imported at start-up), then reused.
             View("upsampling", html(), lambda d: d.st.upsampling(d.lang), slot="lessons", built_blank=False, **fixed),
+            # Training replay: drawn in the browser, in the browser's language (fcn_demo.page.replay)
+            View("replay", replay.maker(st), lambda d: None, slot="replay", per_image=False, **quiet),
             # Metrics
             View("metrics-table", html(), lambda d: metrics.metrics_tables(d.st.metrics, d.lang), slot="metrics",
                  **fixed),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from fcn_demo.core import lineage
+from fcn_demo.core import fonts, lineage
 from fcn_demo.core.checkpoint import HISTORY_NAME, TrainingHistory
 from fcn_demo.core.data import CLASS_COLORS, CLASSES
 from fcn_demo.core.display import DIM_LIFT, DIM_SCALE
@@ -107,9 +107,11 @@ def legend_html(errors: bool = False, lang: str = "en") -> str:
 
 
 def _figure(**kwargs):
+    """A matplotlib figure (object API) whose text is drawn in the shipped Noto subset (CJK, Cyrillic)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    fonts.use_in_matplotlib()
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig
@@ -138,8 +140,13 @@ def map_stride(map_hw: tuple[int, int], work_hw: tuple[int, int]) -> int:
     return 2 ** max(0, round(math.log2(work_hw[1] / map_hw[1])))
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return fonts.pil(size)
+
+
+def caption(lang: str, key: str, english: str) -> str:
+    """A teaching map's caption (the registry's MapSpec.caption, in English) in ``lang``."""
+    return text(lang, f"gen.map.{key}") if lang != "en" else english
 
 
 def _colorbar(width: int, cmap: str, lo: float, hi: float, label: str) -> Image.Image:
@@ -154,16 +161,25 @@ def _colorbar(width: int, cmap: str, lo: float, hi: float, label: str) -> Image.
     return out
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
-    """Greedy word wrap to ``width`` pixels."""
+def wrap(draw: ImageDraw.ImageDraw, said: str, font, width: int) -> list[str]:
+    """Greedy wrap to ``width`` pixels: at spaces, and between any two characters of a word too wide
+    for a line (Chinese writes no spaces: a sentence is one such word)."""
     lines, line = [], ""
-    for word in text.split():
-        trial = f"{line} {word}".strip()
-        if line and draw.textlength(trial, font=font) > width:
+    for word in said.split():
+        sep = " " if line else ""
+        if draw.textlength(f"{line}{sep}{word}", font=font) <= width:
+            line = f"{line}{sep}{word}"
+            continue
+        if line and draw.textlength(word, font=font) <= width:
             lines.append(line)
             line = word
-        else:
-            line = trial
+            continue
+        line += sep  # too wide for any line: broken where the width runs out
+        for ch in word:
+            if line.strip() and draw.textlength(line + ch, font=font) > width:
+                lines.append(line.rstrip())
+                line = ""
+            line += ch
     return [*lines, line] if line else lines
 
 
@@ -176,6 +192,7 @@ def heatmaps(
     title: str = "",
     slots: int = 5,
     panel: int = 280,
+    lang: str = "en",
 ) -> Image.Image:
     """One row of heatmaps, one per ``(spec, scores)`` (the registry's MapSpec: caption, whether it
     is added to a sum); scores are (C, h, w) at their own stride.
@@ -185,6 +202,7 @@ def heatmaps(
     softmax of class ``cls``; additive contributions (``score_pool4``, ``score_pool3``) have no
     probability and always show raw scores on a diverging scale centred at 0. The row always has
     ``slots`` panels (unused ones blank), so rows of different models line up column by column.
+    Its words (captions, scales) are in ``lang``.
     Returned as a 256-colour palette image: text, colour bars and cells stay sharp (no JPEG ringing)
     and it PNG-encodes ~10x faster and ~7x smaller than the RGB original.
     """
@@ -200,16 +218,18 @@ def heatmaps(
     if title:
         draw.text((pad, 4), title, fill="#111111", font=_font(17))
     for i, (spec, scores) in enumerate(maps):
-        caption, additive = spec.caption, spec.additive
+        said, additive = caption(lang, spec.key, spec.caption), spec.additive
         stride = map_stride(scores.shape[-2:], work_hw)
         mh, mw = scores.shape[-2:]
+        named = class_name(lang, cls)
         if probability and not additive:
-            data, cmap, lo, hi, label = _softmax(scores)[cls], "viridis", 0.0, 1.0, f"P({CLASSES[cls]})"
+            data, cmap, lo, hi = _softmax(scores)[cls], "viridis", 0.0, 1.0
+            label = text(lang, "gen.fig.prob", cls=named)
         else:
             data = scores[cls]
             lim = float(np.abs(data).max()) or 1.0
             cmap, lo, hi = "RdBu_r", -lim, lim
-            label = f"{CLASSES[cls]} score" + (" added" if additive else "")
+            label = text(lang, "gen.fig.score_added" if additive else "gen.fig.score", cls=named)
         rgb = _colormap(cmap)(np.clip((data - lo) / (hi - lo), 0, 1))[..., :3] * 255
         # Cell (i, j) covers working pixels [i*stride, (i+1)*stride); with ceil-mode pooling the
         # last cells overhang the image, so index cells by pixel and crop.
@@ -219,8 +239,9 @@ def heatmaps(
         tile = (cells * 0.8 + gray * 0.2).clip(0, 255).astype(np.uint8)
         x0 = pad + i * (panel + pad)
         y0 = title_h + head
-        text = "\n".join([*_wrap(draw, caption, _font(12), panel)[:2], f"{mh}x{mw} cells, stride {stride}"])
-        draw.multiline_text((x0, title_h), text, fill="#222222", font=_font(12), spacing=3)
+        cells_said = text(lang, "gen.fig.cells", h=mh, w=mw, stride=stride)
+        lines = "\n".join([*wrap(draw, said, _font(12), panel)[:2], cells_said])
+        draw.multiline_text((x0, title_h), lines, fill="#222222", font=_font(12), spacing=3)
         out.paste(Image.fromarray(tile), (x0 + (panel - pw) // 2, y0 + (panel - ph) // 2))
         out.paste(_colorbar(panel, cmap, lo, hi, label), (x0, y0 + panel + 4))
     return out.quantize(256, method=Image.Quantize.FASTOCTREE)
@@ -232,12 +253,12 @@ def _epochs(history: TrainingHistory, key: str) -> tuple[list[int], list[float]]
 
 
 def training_curves(
-    histories: Mapping[str, TrainingHistory | dict], titles: dict[str, str] | None = None
+    histories: Mapping[str, TrainingHistory | dict], titles: dict[str, str] | None = None, lang: str = "en"
 ) -> Image.Image:
     """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side;
     the mIoU on the out-of-distribution photos dotted, where the history records it.
 
-    ``histories``: model name -> :class:`TrainingHistory`, or the dict of a history.json."""
+    ``histories``: model name -> :class:`TrainingHistory`, or the dict of a history.json; its words in ``lang``."""
     titles = titles or {}
     fig = _figure(figsize=(11, 3.8), layout="constrained")
     ax_loss, ax_miou = fig.subplots(1, 2)
@@ -246,18 +267,21 @@ def training_curves(
         hist = hist if isinstance(hist, TrainingHistory) else TrainingHistory.from_dict(hist)
         color = MODEL_COLORS.get(name, "#444444")
         label = titles.get(name, name)
-        ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=f"{label} train")
-        ax_loss.plot(*_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--", label=f"{label} val")
+        ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=text(lang, "gen.fig.train", model=label))
+        ax_loss.plot(
+            *_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--", label=text(lang, "gen.fig.val", model=label)
+        )
         ax_miou.plot(*_epochs(hist, "val_miou"), color=color, lw=2, marker="o", ms=3, label=label)
         xs, ys = _epochs(hist, "ood_miou")
         if xs:
             any_ood = True
             ax_miou.plot(xs, ys, color=color, lw=1.5, ls=":")
         ax_miou.plot([hist.best_epoch], [hist.best.val_miou], marker="*", ms=12, color=color, mec="black", mew=0.5)
-    ax_loss.set(title="Loss (solid: train, dashed: validation)", xlabel="epoch", ylabel="cross-entropy")
+    epoch = text(lang, "gen.fig.epoch")
+    ax_loss.set(title=text(lang, "gen.fig.loss_title"), xlabel=epoch, ylabel=text(lang, "gen.fig.cross_entropy"))
     if any_ood:  # one legend entry for all the dotted curves
-        ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label="unseen breeds (dotted)")
-    ax_miou.set(title="Validation mIoU (star: the saved epoch)", xlabel="epoch", ylabel="mIoU", ylim=(0, 1))
+        ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label=text(lang, "gen.fig.unseen"))
+    ax_miou.set(title=text(lang, "gen.fig.miou_title"), xlabel=epoch, ylabel="mIoU", ylim=(0, 1))
     for ax in (ax_loss, ax_miou):
         ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=7, ncols=2)
@@ -265,8 +289,8 @@ def training_curves(
     return _fig_to_image(fig)
 
 
-def iou_bars(metrics: dict) -> Image.Image:
-    """Grouped bars of per-class IoU per model from a ``metrics.json`` dict."""
+def iou_bars(metrics: dict, lang: str = "en") -> Image.Image:
+    """Grouped bars of per-class IoU per model from a ``metrics.json`` dict, its words in ``lang``."""
     models = metrics["models"]
     classes = metrics.get("classes", list(CLASSES))
     fig = _figure(figsize=(8, 3.4), layout="constrained")
@@ -276,8 +300,10 @@ def iou_bars(metrics: dict) -> Image.Image:
         xs = np.arange(len(classes)) + (i - (len(models) - 1) / 2) * width
         bars = ax.bar(xs, m["iou"], width, label=m.get("title", name), color=MODEL_COLORS.get(name, "#888888"))
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(np.arange(len(classes)), classes)
-    ax.set(ylim=(0, 1.08), ylabel="IoU", title=f"Per-class IoU on the {metrics.get('split', 'test')} split")
+    ax.set_xticks(np.arange(len(classes)), [class_name(lang, c) for c in classes])
+    split = metrics.get("split", "test")
+    title = text(lang, "gen.fig.iou_title") if split == "test" else text(lang, "gen.fig.iou_title_split", split=split)
+    ax.set(ylim=(0, 1.08), ylabel="IoU", title=title)
     ax.legend(fontsize=8, ncols=len(models), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.grid(axis="y", alpha=0.3)
     return _fig_to_image(fig)

@@ -71,10 +71,14 @@ class MaskFiles:
 
     def write(self, digest: str, masks: dict[str, np.ndarray], size: tuple[int, int], stem: str) -> list[Path]:
         """The mask PNGs of image ``digest``, then their zip (written once, reused after)."""
+        return export_masks(masks, size, self.folder(digest), stem)
+
+    def folder(self, digest: str) -> Path:
+        """Image ``digest``'s folder of download files (masks, slides), kept among the ``keep`` most recent."""
         with self._lock:
             self._recent[digest] = None
             self._recent.move_to_end(digest)
             while len(self._recent) > self.keep:
                 stale, _ = self._recent.popitem(last=False)
                 shutil.rmtree(self.root / stale, ignore_errors=True)
-        return export_masks(masks, size, self.root / digest, stem)
+        return self.root / digest
