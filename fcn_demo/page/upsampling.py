@@ -93,7 +93,9 @@ def _panel(
     if numbers:
         lim = max(abs(lo), abs(hi))
         for (i, j), v in np.ndenumerate(data):
+            # No leading zero (".19", "-.02"): four values a row stay apart at a phone's width.
             said = f"{v:.2f}".replace("-0.00", "0.00")
+            said = said[1:] if said.startswith("0.") else said.replace("-0.", "-.", 1)
             color = "white" if abs(v) > 0.6 * lim else "black"
             ax.text(j, i, said, ha="center", va="center", fontsize=SMALL_PT, color=color)
 

@@ -284,9 +284,10 @@ def training_curves(
     titles = titles or {}
     figs = [_figure(figsize=(CHART_W, 4.2), layout="constrained") for _ in range(2)]
     ax_loss, ax_miou = (f.subplots() for f in figs)
-    any_ood = False
+    any_ood, later = False, [0.1]
     for name, hist in histories.items():
         hist = hist if isinstance(hist, TrainingHistory) else TrainingHistory.from_dict(hist)
+        later += [v for key in ("train_loss", "val_loss") for e, v in zip(*_epochs(hist, key)) if e >= 1]
         color = MODEL_COLORS.get(name, "#444444")
         label = titles.get(name, name)
         ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=label)
@@ -299,6 +300,9 @@ def training_curves(
         ax_miou.plot([hist.best_epoch], [hist.best.val_miou], marker="*", ms=12, color=color, mec="black", mew=0.5)
     epoch = text(lang, "gen.fig.epoch")
     _chart_axes(ax_loss, text(lang, "gen.fig.loss_title"), epoch, text(lang, "gen.fig.cross_entropy"))
+    # As in the replay: a fresh head's epoch-0 loss can be several times larger and would flatten
+    # every later epoch at a phone's height, so the axis fits epochs 1 on and clips epoch 0.
+    ax_loss.set_ylim(0, 1.1 * max(later))
     if any_ood:  # one legend entry for all the dotted curves
         ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label=text(lang, "gen.fig.unseen"))
     _chart_axes(ax_miou, text(lang, "gen.fig.miou_title"), epoch, "mIoU")
