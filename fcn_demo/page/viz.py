@@ -268,9 +268,9 @@ def _chart_axes(ax, title: str, xlabel: str = "", ylabel: str = "") -> None:
     ax.grid(alpha=0.3)
 
 
-def _legend_below(ax, under: float = -0.22) -> None:
-    """The legend in two columns under the axes (``under``: its top, in axes heights), off the curves."""
-    ax.legend(fontsize=SMALL_PT, ncols=2, loc="upper center", bbox_to_anchor=(0.5, under), frameon=False)
+def _legend_below(ax, under: float = -0.22, ncols: int = 2) -> None:
+    """The legend under the axes (``under``: its top, in axes heights), off the curves."""
+    ax.legend(fontsize=SMALL_PT, ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, under), frameon=False)
 
 
 def training_curves(
@@ -282,7 +282,7 @@ def training_curves(
 
     ``histories``: model name -> :class:`TrainingHistory`, or the dict of a history.json; its words in ``lang``."""
     titles = titles or {}
-    figs = [_figure(figsize=(CHART_W, 4.2), layout="constrained") for _ in range(2)]
+    figs = [_figure(figsize=(CHART_W, 4.4), layout="constrained") for _ in range(2)]
     ax_loss, ax_miou = (f.subplots() for f in figs)
     any_ood, later = False, [0.1]
     for name, hist in histories.items():
@@ -307,8 +307,8 @@ def training_curves(
         ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label=text(lang, "gen.fig.unseen"))
     _chart_axes(ax_miou, text(lang, "gen.fig.miou_title"), epoch, "mIoU")
     ax_miou.set_ylim(0, 1)
-    for ax in (ax_loss, ax_miou):
-        _legend_below(ax)
+    _legend_below(ax_loss)
+    _legend_below(ax_miou, ncols=1 if any_ood else 2)  # the dotted curves' long label needs a line of its own
     loss, miou = (_fig_to_image(f, dpi=CHART_DPI) for f in figs)
     return loss, miou
 
