@@ -13,6 +13,8 @@ from fcn_demo.core.checkpoint import TrainingHistory
 from fcn_demo.core.data import CLASS_COLORS, CLASSES, mask_png
 from fcn_demo.models import VARIANTS, MapSpec
 from fcn_demo.page.viz import (
+    CHART_DPI,
+    CHART_W,
     ERROR_COLOR,
     colorize,
     error_map,
@@ -99,13 +101,15 @@ def test_training_curves_take_histories_or_their_dicts_and_iou_bars():
 
     new, old = history("fcn32s"), history("unet", ood=False, trained_on=None)
     curves = training_curves({"fcn32s": new, "unet": asdict(old)})  # a TrainingHistory, and a history.json dict
-    assert curves.size[0] > 500
-    assert np.asarray(curves).std() > 0
+    assert len(curves) == 2  # loss and mIoU, each a phone's width (stacked there, side by side on a desk)
+    for chart in curves:
+        assert chart.size[0] == round(CHART_W * CHART_DPI)
+        assert np.asarray(chart).std() > 0
     with pytest.raises(TypeError):  # a dict that is not a history.json says so
         training_curves({"fcn32s": {"epochs": [], "best_epoch": 0}})
     metrics = {"split": "test", "classes": list(CLASSES),
                "models": {n: {"title": n, "iou": [0.9, 0.8, 0.4]} for n in VARIANTS}}  # fmt: skip
-    assert iou_bars(metrics).size[0] > 500
+    assert iou_bars(metrics).size[0] == round(CHART_W * CHART_DPI)
 
 
 def test_replay_payload_from_checkpoint_folders(app_checkpoints):

@@ -32,9 +32,9 @@ def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls:
     return f'<img class="{cls}" src="data:image/{fmt};base64,{data}" alt="{escape(alt, quote=True)}"{said}>'
 
 
-def figure(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg") -> str:
+def figure(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", text_px: int = 0) -> str:
     """A card's picture: the panel figure around :func:`img_tag`."""
-    return f"<figure class='panel-figure'>{img_tag(picture, alt, fmt=fmt, cls='panel-img')}</figure>"
+    return f"<figure class='panel-figure'>{img_tag(picture, alt, fmt=fmt, cls='panel-img', text_px=text_px)}</figure>"
 
 
 def head(text: str, color: str) -> str:

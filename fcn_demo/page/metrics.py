@@ -46,14 +46,20 @@ def charts(st) -> Callable[..., tuple[str, str]]:
 
     def draw(lang: str = "en") -> tuple[str, str]:
         if lang not in drawn:
-            from fcn_demo.page.viz import iou_bars, training_curves
+            from fcn_demo.page.viz import CHART_TEXT_PX, iou_bars, training_curves
+
+            def chart(picture, alt: str) -> str:
+                return img_tag(picture, alt, "png", cls="chart-img", text_px=CHART_TEXT_PX)
 
             # Earlier rounds first, as in the replay (fcn_demo.core.lineage).
             histories = {n: lineage.joined_history(st.loaded[n].folder, asdict(h)) for n, h in st.histories.items()}
             titles = {n: VARIANTS[n].title for n in st.names}
+            alts = [text(lang, "gen.fig.loss_title"), text(lang, "gen.fig.miou_title")]
+            curves = zip(training_curves(histories, titles, lang), alts) if st.histories else ()
+            group = escape(text(lang, "gen.alt.curves"), quote=True)
             drawn[lang] = (
-                img_tag(iou_bars(st.metrics, lang), text(lang, "gen.alt.iou_bars"), "png") if st.metrics else "",
-                img_tag(training_curves(histories, titles, lang), text(lang, "gen.alt.curves"), "png")
+                chart(iou_bars(st.metrics, lang), text(lang, "gen.alt.iou_bars")) if st.metrics else "",
+                f'<div class="charts" role="group" aria-label="{group}">{"".join(chart(p, a) for p, a in curves)}</div>'
                 if st.histories else "",
             )  # fmt: skip
         return drawn[lang]

@@ -17,7 +17,7 @@ from fcn_demo.core.i18n import class_name, listing, plural, sentences, text
 from fcn_demo.models import VARIANTS
 from fcn_demo.models.fcn import bilinear_kernel
 from fcn_demo.page.html import card, empty, escape, figure, table, title
-from fcn_demo.page.viz import _fig_to_image, _figure
+from fcn_demo.page.viz import CHART_DPI, CHART_TEXT_PX, CHART_W, SMALL_PT, _fig_to_image, _figure
 
 # A flat score map that comes out of the 2x upsampling with more than this ripple (max - min over
 # the four stride phases, relative to their size) shows a visible checkerboard.
@@ -86,28 +86,32 @@ def _panel(
 ) -> None:
     """One small picture of the kernel figure: ``data`` on a diverging scale, optionally with its values."""
     ax.imshow(data, cmap="RdBu_r", vmin=lo, vmax=hi, interpolation="nearest")
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=SMALL_PT, wrap=True)
+    ax.set_xlabel(xlabel, fontsize=SMALL_PT, wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
     if numbers:
         lim = max(abs(lo), abs(hi))
         for (i, j), v in np.ndenumerate(data):
-            text = f"{v:.2f}".replace("-0.00", "0.00")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 * lim else "black")
+            # No leading zero (".19", "-.02"): four values a row stay apart at a phone's width.
+            said = f"{v:.2f}".replace("-0.00", "0.00")
+            said = said[1:] if said.startswith("0.") else said.replace("-0.", "-.", 1)
+            color = "white" if abs(v) > 0.6 * lim else "black"
+            ax.text(j, i, said, ha="center", va="center", fontsize=SMALL_PT, color=color)
 
 
 def _kernel_figure(weight: torch.Tensor, rows: list[dict], title: str, lang: str = "en") -> Image.Image:
-    """Rows: bilinear (the initialisation), then each class's learned kernel. Columns: the 4x4
-    kernel, its change from bilinear, one score cell upsampled, a flat score map upsampled; its
-    words in ``lang``."""
+    """One block of four pictures per row: bilinear (the initialisation), then each class's learned
+    kernel; in a block the 4x4 kernel, its change from bilinear, one score cell upsampled and a flat
+    score map upsampled. Two pictures a line, the figure drawn for a phone's width (viz.CHART_W);
+    its words in ``lang``."""
     from matplotlib.patches import Rectangle
 
     c = weight.shape[0]
     bil = bilinear_kernel(c, weight.shape[-1])
-    fig = _figure(figsize=(7.2, 1.7 * (len(rows) + 1) + 0.5), layout="constrained")
-    fig.suptitle(title, fontsize=10)
-    axes = fig.subplots(len(rows) + 1, 4, squeeze=False)
+    fig = _figure(figsize=(CHART_W, 4.3 * (len(rows) + 1) + 0.6), layout="constrained")
+    fig.suptitle(title, fontsize=SMALL_PT + 1, wrap=True)
+    blocks = fig.subfigures(len(rows) + 1, 1)
     lim = max(0.8, *(float(np.abs(r["kernel"]).max()) for r in rows))
     dlim = max(0.05, *(float(np.abs(r["diff"]).max()) for r in rows))
     heads = [text(lang, "gen.fig.kernel"), text(lang, "gen.fig.minus_bilinear", d=dlim), text(lang, "gen.fig.one_cell"),
@@ -115,21 +119,21 @@ def _kernel_figure(weight: torch.Tensor, rows: list[dict], title: str, lang: str
     entries = [(text(lang, "gen.fig.bilinear"), bil[0, 0].numpy(), None, bil, 0)]
     entries += [(text(lang, "gen.fig.learned", cls=class_name(lang, r["cls"])), r["kernel"], r["diff"],
                  weight.detach().float().cpu(), k) for k, r in enumerate(rows)]  # fmt: skip
-    for i, (ax_row, (label, kern, diff, w, k)) in enumerate(zip(axes, entries)):
-        top = heads if i == 0 else [""] * 4
-        _panel(ax_row[0], kern, -lim, lim, top[0], numbers=True)
-        ax_row[0].set_ylabel(label, fontsize=8)
+    for block, (label, kern, diff, w, k) in zip(blocks, entries):
+        block.suptitle(label, fontsize=SMALL_PT + 1)
+        ax = block.subplots(2, 2).ravel()
+        _panel(ax[0], kern, -lim, lim, heads[0], numbers=True)
         if diff is None:
-            _panel(ax_row[1], np.zeros_like(kern), -dlim, dlim, top[1], text(lang, "gen.fig.starting_point"))
+            _panel(ax[1], np.zeros_like(kern), -dlim, dlim, heads[1], text(lang, "gen.fig.starting_point"))
         else:
-            _panel(ax_row[1], diff, -dlim, dlim, top[1], numbers=True)
+            _panel(ax[1], diff, -dlim, dlim, heads[1], numbers=True)
         # The cell's own 2x2 output pixels (dashed): what spills outside them is the kernel's overlap.
-        _panel(ax_row[2], one_cell(w, k), -lim, lim, top[2], text(lang, "gen.fig.own_cells"))
-        ax_row[2].add_patch(Rectangle((3.5, 3.5), 2, 2, fill=False, ec="black", lw=1.2, ls="--"))
+        _panel(ax[2], one_cell(w, k), -lim, lim, heads[2], text(lang, "gen.fig.own_cells"))
+        ax[2].add_patch(Rectangle((3.5, 3.5), 2, 2, fill=False, ec="black", lw=1.2, ls="--"))
         flat = flat_response(w, k)
         said = text(lang, "gen.fig.ripple", ripple=ripple(w, k))
-        _panel(ax_row[3], flat / (float(flat.mean()) or 1.0), 0.75, 1.25, top[3], said)
-    return _fig_to_image(fig, dpi=90)
+        _panel(ax[3], flat / (float(flat.mean()) or 1.0), 0.75, 1.25, heads[3], said)
+    return _fig_to_image(fig, dpi=CHART_DPI)
 
 
 def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
@@ -162,7 +166,7 @@ def upsampling_lesson(models: Mapping[str, nn.Module], lang: str = "en") -> str:
                  escape(_ripple_words(r["ripple"], lang))] for r in rows]  # fmt: skip
         grid = table(where, head, body, row_header=True)
         picture = _kernel_picture(weight, rows, where, lang)
-        parts.append(card(f"{title(name) if name in VARIANTS else ''}{figure(picture, alt, 'png')}"
+        parts.append(card(f"{title(name) if name in VARIANTS else ''}{figure(picture, alt, 'png', text_px=CHART_TEXT_PX)}"
                            f'<div class="data-wrap" tabindex="0">{grid}</div>'))  # fmt: skip
     return f'<div class="lesson-upsampling">{_upsampling_summary(verdicts, lang)}{"".join(parts)}</div>'
 

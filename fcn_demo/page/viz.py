@@ -252,25 +252,46 @@ def _epochs(history: TrainingHistory, key: str) -> tuple[list[int], list[float]]
     return [r.epoch for r in rows], [getattr(r, key) for r in rows]
 
 
+# Charts are drawn for a phone first (issue 24, item 6): a phone shows a picture about 300 px wide,
+# so each chart is CHART_W inches wide at CHART_DPI (380 px, shown at that size on a desk) and has
+# no text under SMALL_PT points (CHART_TEXT_PX = 15 px), which stays at least 11 px on the phone.
+CHART_DPI, CHART_W, SMALL_PT = 100, 3.8, 11
+CHART_TEXT_PX = int(SMALL_PT * CHART_DPI / 72)
+
+
+def _chart_axes(ax, title: str, xlabel: str = "", ylabel: str = "") -> None:
+    """A chart's title, labels and ticks at the charts' sizes; the title wraps to the figure."""
+    ax.set_title(title, fontsize=SMALL_PT + 1, wrap=True)
+    ax.set_xlabel(xlabel, fontsize=SMALL_PT)
+    ax.set_ylabel(ylabel, fontsize=SMALL_PT)
+    ax.tick_params(labelsize=SMALL_PT)
+    ax.grid(alpha=0.3)
+
+
+def _legend_below(ax, under: float = -0.22, ncols: int = 2) -> None:
+    """The legend under the axes (``under``: its top, in axes heights), off the curves."""
+    ax.legend(fontsize=SMALL_PT, ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, under), frameon=False)
+
+
 def training_curves(
     histories: Mapping[str, TrainingHistory | dict], titles: dict[str, str] | None = None, lang: str = "en"
-) -> Image.Image:
-    """Loss (train solid, val dashed) and validation mIoU per epoch for every model, side by side;
-    the mIoU on the out-of-distribution photos dotted, where the history records it.
+) -> tuple[Image.Image, Image.Image]:
+    """(loss, mIoU): loss (train solid, val dashed) and validation mIoU per epoch for every model,
+    two charts that sit side by side on a desk and stack on a phone; the mIoU on the
+    out-of-distribution photos dotted, where the history records it.
 
     ``histories``: model name -> :class:`TrainingHistory`, or the dict of a history.json; its words in ``lang``."""
     titles = titles or {}
-    fig = _figure(figsize=(11, 3.8), layout="constrained")
-    ax_loss, ax_miou = fig.subplots(1, 2)
-    any_ood = False
+    figs = [_figure(figsize=(CHART_W, 4.4), layout="constrained") for _ in range(2)]
+    ax_loss, ax_miou = (f.subplots() for f in figs)
+    any_ood, later = False, [0.1]
     for name, hist in histories.items():
         hist = hist if isinstance(hist, TrainingHistory) else TrainingHistory.from_dict(hist)
+        later += [v for key in ("train_loss", "val_loss") for e, v in zip(*_epochs(hist, key)) if e >= 1]
         color = MODEL_COLORS.get(name, "#444444")
         label = titles.get(name, name)
-        ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=text(lang, "gen.fig.train", model=label))
-        ax_loss.plot(
-            *_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--", label=text(lang, "gen.fig.val", model=label)
-        )
+        ax_loss.plot(*_epochs(hist, "train_loss"), color=color, lw=2, label=label)
+        ax_loss.plot(*_epochs(hist, "val_loss"), color=color, lw=1.5, ls="--")
         ax_miou.plot(*_epochs(hist, "val_miou"), color=color, lw=2, marker="o", ms=3, label=label)
         xs, ys = _epochs(hist, "ood_miou")
         if xs:
@@ -278,35 +299,41 @@ def training_curves(
             ax_miou.plot(xs, ys, color=color, lw=1.5, ls=":")
         ax_miou.plot([hist.best_epoch], [hist.best.val_miou], marker="*", ms=12, color=color, mec="black", mew=0.5)
     epoch = text(lang, "gen.fig.epoch")
-    ax_loss.set(title=text(lang, "gen.fig.loss_title"), xlabel=epoch, ylabel=text(lang, "gen.fig.cross_entropy"))
+    _chart_axes(ax_loss, text(lang, "gen.fig.loss_title"), epoch, text(lang, "gen.fig.cross_entropy"))
+    # As in the replay: a fresh head's epoch-0 loss can be several times larger and would flatten
+    # every later epoch at a phone's height, so the axis fits epochs 1 on and clips epoch 0.
+    ax_loss.set_ylim(0, 1.1 * max(later))
     if any_ood:  # one legend entry for all the dotted curves
         ax_miou.plot([], [], color="#444444", lw=1.5, ls=":", label=text(lang, "gen.fig.unseen"))
-    ax_miou.set(title=text(lang, "gen.fig.miou_title"), xlabel=epoch, ylabel="mIoU", ylim=(0, 1))
-    for ax in (ax_loss, ax_miou):
-        ax.grid(alpha=0.3)
-    ax_loss.legend(fontsize=7, ncols=2)
-    ax_miou.legend(fontsize=8)
-    return _fig_to_image(fig)
+    _chart_axes(ax_miou, text(lang, "gen.fig.miou_title"), epoch, "mIoU")
+    ax_miou.set_ylim(0, 1)
+    _legend_below(ax_loss)
+    _legend_below(ax_miou, ncols=1 if any_ood else 2)  # the dotted curves' long label needs a line of its own
+    loss, miou = (_fig_to_image(f, dpi=CHART_DPI) for f in figs)
+    return loss, miou
 
 
 def iou_bars(metrics: dict, lang: str = "en") -> Image.Image:
     """Grouped bars of per-class IoU per model from a ``metrics.json`` dict, its words in ``lang``."""
     models = metrics["models"]
     classes = metrics.get("classes", list(CLASSES))
-    fig = _figure(figsize=(8, 3.4), layout="constrained")
+    fig = _figure(figsize=(CHART_W, 4.6), layout="constrained")
     ax = fig.subplots()
-    width = 0.8 / max(1, len(models))
+    width = 0.84 / max(1, len(models))
     for i, (name, m) in enumerate(models.items()):
         xs = np.arange(len(classes)) + (i - (len(models) - 1) / 2) * width
         bars = ax.bar(xs, m["iou"], width, label=m.get("title", name), color=MODEL_COLORS.get(name, "#888888"))
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(np.arange(len(classes)), [class_name(lang, c) for c in classes])
+        # Upright labels would overlap at a phone's width: they stand along their bars.
+        ax.bar_label(bars, fmt="%.2f", fontsize=SMALL_PT, padding=2, rotation=90)
     split = metrics.get("split", "test")
     title = text(lang, "gen.fig.iou_title") if split == "test" else text(lang, "gen.fig.iou_title_split", split=split)
-    ax.set(ylim=(0, 1.08), ylabel="IoU", title=title)
-    ax.legend(fontsize=8, ncols=len(models), loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.grid(axis="y", alpha=0.3)
-    return _fig_to_image(fig)
+    _chart_axes(ax, title, ylabel="IoU")
+    ax.set_xticks(np.arange(len(classes)), [class_name(lang, c) for c in classes])
+    ax.set_ylim(0, 1.3)  # room for the labels above the bars
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.grid(axis="x", visible=False)
+    _legend_below(ax, under=-0.1)
+    return _fig_to_image(fig, dpi=CHART_DPI)
 
 
 def _data_uri(source: Path | bytes, mime: str) -> str:

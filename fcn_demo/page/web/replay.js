@@ -76,12 +76,19 @@
       el.style.backgroundPosition = `${-col * SIZE}px ${-row * SIZE}px`;
     };
 
-    // Chart geometry: a plot area inside a 420x210 viewBox.
-    const box = { l: 40, r: 10, t: 10, b: 28, w: 420, h: 210 };
+    // Chart geometry: a plot area inside a 420x210 viewBox. The text is sized by the chart's shown
+    // width, so that it is at least 11 px on the screen (a phone shows the chart ~300 px wide);
+    // the svg says that size in its own units (data-text-px), and the margins grow with it.
+    const shown = root.querySelector(".chart-loss").getBoundingClientRect().width || 420;
+    const fs = Math.max(10, Math.ceil((11.5 * 420) / shown));
+    const box = { l: Math.max(40, 3.3 * fs), r: 10, t: 10, b: Math.max(28, 2.7 * fs), w: 420, h: 210 };
+    root.querySelectorAll(".replay-charts svg").forEach((svg) => svg.setAttribute("data-text-px", fs));
+    state.fs = fs;
     const X = (e) => box.l + (e / Math.max(1, maxEpoch)) * (box.w - box.l - box.r);
     const mk = (tag, attrs, parent) => {
       const el = document.createElementNS(NS, tag);
       for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+      if (tag === "text") el.style.fontSize = `${fs}px`;
       if (parent) parent.appendChild(el);
       return el;
     };
@@ -89,11 +96,11 @@
       const Y = (v) => box.h - box.b - (v / ymax) * (box.h - box.t - box.b);
       for (const v of ticks) {
         mk("line", { x1: box.l, x2: box.w - box.r, y1: Y(v), y2: Y(v), class: "grid" }, svg);
-        mk("text", { x: box.l - 5, y: Y(v) + 3, class: "tick", "text-anchor": "end" }, svg).textContent = label === "miou" ? v.toFixed(1) : String(Number(v.toPrecision(3)));
+        mk("text", { x: box.l - 5, y: Y(v) + 0.35 * fs, class: "tick", "text-anchor": "end" }, svg).textContent = label === "miou" ? v.toFixed(1) : String(Number(v.toPrecision(3)));
       }
       const step = Math.max(1, Math.ceil(maxEpoch / 8));
       for (let e = 0; e <= maxEpoch; e += step) {
-        mk("text", { x: X(e), y: box.h - box.b + 14, class: "tick", "text-anchor": "middle" }, svg).textContent = e;
+        mk("text", { x: X(e), y: box.h - box.b + 1.3 * fs, class: "tick", "text-anchor": "middle" }, svg).textContent = e;
       }
       mk("text", { x: (box.l + box.w) / 2, y: box.h - 2, class: "axis-label", "text-anchor": "middle" }, svg).textContent = say("epoch");
       return Y;
@@ -197,4 +204,12 @@
     render();
   };
   build();
+  // A turned phone or a resized window: redrawn when the text would need another size.
+  if (models.length && window.ResizeObserver) {
+    new ResizeObserver(() => {
+      const chart = element.querySelector(".replay-charts svg");
+      const w = chart ? chart.getBoundingClientRect().width : 0;
+      if (w > 0 && Math.max(10, Math.ceil((11.5 * 420) / w)) !== state.fs) build();
+    }).observe(element);
+  }
 })();
