@@ -23,7 +23,7 @@ import gradio as gr
 from fcn_demo.core.data import CLASSES, REPO_ROOT
 from fcn_demo.core.hub import load_models
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
-from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, replay
+from fcn_demo.page import ablation, compare, exercise, lessons, linked, maps, metrics, photo, probe, replay
 from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, TABS, ZEROGPU, DemoState, friendly, localized
 from fcn_demo.page.layout import I18N, WEB, Layout, T
 from fcn_demo.page.state import Settings
@@ -52,6 +52,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
         present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         photo.layout(ui)
+        linked.layout(ui)
         # On a phone the tab bar hides most tabs behind its "More tabs" menu: this list shows every
         # tab as a button there (CSS shows it below 641 px only) and opens the one picked.
         picker = gr.Radio([(T(f"tab_{t}"), t) for t in TABS], value=TABS[0], label=T("tab_picker"),
@@ -126,8 +127,17 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
                       concurrency_limit=4, show_progress="full", show_progress_on=panels)  # fmt: skip
     ui["browser-lang"].change(localized(st.localize), [state, ui["browser-lang"]], [lang, *ui.all(views.translated)],
                               queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-    ui["probe-photo"].select(localized(friendly(st.probe)), [state, lang], ui["probe-out"], api_name="probe_click",
+    # A pixel asked: a click on the probe's photo, or one chosen on any picture (linked views); the
+    # answer, the record the field what-if keeps and the what-if. The what-if's size redraws it alone.
+    probed = ui.all(["probe-out", "reach-asked", "reach-out"])
+    size = ui["reach-size"]
+    ui["probe-photo"].select(localized(friendly(st.probe)), [state, size, lang], probed, api_name="probe_click",
                              api_visibility="private", concurrency_id="models", trigger_mode="always_last")  # fmt: skip
+    ui["probe-go"].click(localized(friendly(st.probe_at)), [state, ui["probe-at"], size, lang], probed,
+                         js=linked.ASK_JS, api_name="probe_at", api_visibility="private", concurrency_id="models",
+                         trigger_mode="always_last", show_progress="minimal")  # fmt: skip
+    size.release(localized(friendly(st.reach)), [state, ui["reach-asked"], size, lang], ui["reach-out"],
+                 api_name="reach", api_visibility="private", show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     ui["api-probe"].click(friendly(st.api_probe), [ui["api-in"], ui["api-x"], ui["api-y"]], ui["api-probe-json"],
                           api_name="probe", preprocess=False, concurrency_id="models")  # fmt: skip
     ui["grade"].click(localized(st.grade), [state, ui["editor"], lang], ui["grade-out"], api_name="grade",
@@ -151,7 +161,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": (WEB / "head.html").read_text(),
+        "head": (WEB / "head.html").read_text() + linked.head(),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

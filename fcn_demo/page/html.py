@@ -16,8 +16,11 @@ from fcn_demo.models import get_variant
 escape = html.escape
 
 
-def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls: str = "") -> str:
-    """An ``<img>`` with the picture inlined (JPEG for photos, PNG for charts and palettes)."""
+def img_tag(
+    picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls: str = "", data: dict[str, str] | None = None
+) -> str:
+    """An ``<img>`` with the picture inlined (JPEG for photos, PNG for charts and palettes); ``data``:
+    its data-* attributes (escaped)."""
     im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
     buf = io.BytesIO()
     if fmt == "jpeg":
@@ -25,8 +28,9 @@ def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls:
     else:
         # zlib level 1: ~40% less encoding time than the default 6, files a little larger.
         im.save(buf, "PNG", compress_level=1)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img class="{cls}" src="data:image/{fmt};base64,{data}" alt="{escape(alt, quote=True)}">'
+    encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+    attrs = "".join(f' data-{k}="{escape(str(v), quote=True)}"' for k, v in (data or {}).items())
+    return f'<img class="{cls}" src="data:image/{fmt};base64,{encoded}" alt="{escape(alt, quote=True)}"{attrs}>'
 
 
 def figure(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg") -> str:

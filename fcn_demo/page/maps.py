@@ -15,7 +15,7 @@ from fcn_demo.page.html import empty, escape, img_tag
 from fcn_demo.page.layout import T
 from fcn_demo.page.parts import image_name, pct
 from fcn_demo.page.state import MAPS_VIEWS, Settings
-from fcn_demo.page.viz import heatmaps, map_stride
+from fcn_demo.page.viz import heatmap_tiles, heatmaps, map_stride
 from fcn_demo.request.analysis import Analysis
 
 
@@ -51,7 +51,9 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
         alt = text(lang, "gen.alt.maps", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
                    what=text(lang, "gen.maps.probability" if probability else "gen.maps.raw"),
                    captions=listing(lang, (caption(lang, s.key, s.caption) for s in v.maps), strong=True))  # fmt: skip
-        rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img"))
+        (pw, ph), tiles = heatmap_tiles(a.rgb.shape[:2], len(maps), True)
+        where = ";".join(f"{x / pw:.5f},{y / ph:.5f},{w / pw:.5f},{h / ph:.5f}" for x, y, w, h in tiles)
+        rows.append(img_tag(picture, alt, fmt="png", cls="heatmap-img", data={"tiles": where}))
     return f'<div class="heatmaps" data-image="{escape(a.label)}">{"".join(rows)}</div>'
 
 
