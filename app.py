@@ -127,17 +127,18 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
                       concurrency_limit=4, show_progress="full", show_progress_on=panels)  # fmt: skip
     ui["browser-lang"].change(localized(st.localize), [state, ui["browser-lang"]], [lang, *ui.all(views.translated)],
                               queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-    # A pixel asked: a click on the probe's photo, or one chosen on any picture (linked views); the
-    # answer, the record the field what-if keeps and the what-if. The what-if's size redraws it alone.
-    probed = ui.all(["probe-out", "reach-asked", "reach-out"])
-    size = ui["reach-size"]
-    ui["probe-photo"].select(localized(friendly(st.probe)), [state, size, lang], probed, api_name="probe_click",
-                             api_visibility="private", concurrency_id="models", trigger_mode="always_last")  # fmt: skip
-    ui["probe-go"].click(localized(friendly(st.probe_at)), [state, ui["probe-at"], size, lang], probed,
-                         js=linked.ASK_JS, api_name="probe_at", api_visibility="private", concurrency_id="models",
-                         trigger_mode="always_last", show_progress="minimal")  # fmt: skip
-    size.release(localized(friendly(st.reach)), [state, ui["reach-asked"], size, lang], ui["reach-out"],
-                 api_name="reach", api_visibility="private", show_progress="hidden", trigger_mode="always_last")  # fmt: skip
+    # A pixel asked: a click on the probe's photo, or one chosen on any picture (linked views): the
+    # answer and what the field what-if keeps of it; then the what-if, which its size also redraws.
+    probed, size = ui.all(["probe-out", "reach-asked"]), ui["reach-size"]
+    reach = (localized(friendly(st.reach)), [state, ui["reach-asked"], size, lang], ui["reach-out"])
+    quiet = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
+    ui["probe-photo"].select(localized(friendly(st.probe)), [state, lang], probed, api_name="probe_click",
+                             api_visibility="private", concurrency_id="models", trigger_mode="always_last",
+                             ).success(*reach, **quiet)  # fmt: skip
+    ui["probe-go"].click(localized(friendly(st.probe_at)), [state, ui["probe-at"], lang], probed, js=linked.ASK_JS,
+                         api_name="probe_at", api_visibility="private", concurrency_id="models",
+                         trigger_mode="always_last", show_progress="minimal").success(*reach, **quiet)  # fmt: skip
+    size.release(*reach, api_name="reach", **quiet)
     ui["api-probe"].click(friendly(st.api_probe), [ui["api-in"], ui["api-x"], ui["api-y"]], ui["api-probe-json"],
                           api_name="probe", preprocess=False, concurrency_id="models")  # fmt: skip
     ui["grade"].click(localized(st.grade), [state, ui["editor"], lang], ui["grade-out"], api_name="grade",

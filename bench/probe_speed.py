@@ -50,7 +50,8 @@ def main() -> None:
 
     def ask(at: tuple[float, float]) -> float:
         t = time.perf_counter()
-        st.probe_at(a, f"{at[0]},{at[1]}", reach.DEFAULT)
+        _, asked = st.probe_at(a, f"{at[0]},{at[1]}")
+        st.reach(a, asked, reach.DEFAULT)
         return time.perf_counter() - t
 
     times = {"cold": [ask(PIXELS[0])]}

@@ -231,32 +231,31 @@ class DemoState:
         image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
         return self.views.restore(image, self.segment(image, *s.values(), lang=lang), s, link.tab)
 
-    def probe(self, a, evt: gr.SelectData, short=reach.DEFAULT, lang: str = "en") -> list:
-        """A click on the photo: every model's answer and receptive fields at that pixel, and the
-        field what-if (at working size ``short``) for it."""
+    def probe(self, a, evt: gr.SelectData, lang: str = "en") -> list:
+        """A click on the photo: every model's answer and receptive fields at that pixel, and what the
+        field what-if keeps of it (:meth:`reach` draws the what-if after it)."""
         if a is None:
-            return self._probed(None, None, short, lang)
+            return self._probed(None, None, lang)
         index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else (None, None)
         x, y = _point(*index)  # the click's event data: the page's, or forged
         h, w = a.size
         if not (0 <= x < w and 0 <= y < h):
             raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=w, h=h)
-        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, int(x), int(y)), short, lang)
+        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, int(x), int(y)), lang)
 
-    def probe_at(self, a, at, short=reach.DEFAULT, lang: str = "en") -> list:
-        """A pixel chosen on any picture of the image (linked views: web/linked.js writes where, as
+    def probe_at(self, a, at, lang: str = "en") -> list:
+        """A pixel chosen on any picture of the image (linked views: web/linked.js sends where, as
         fractions of the picture): the same answer as a click on the Ask-a-pixel photo."""
         if a is None:
-            return self._probed(None, None, short, lang)
+            return self._probed(None, None, lang)
         x, y = linked.pixel(at, a.size)
-        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, x, y), short, lang)
+        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, x, y), lang)
 
-    def _probed(self, a, p, short, lang: str) -> list:
-        """The probe's answer, what the field what-if keeps of it, and the what-if drawn for it."""
+    @staticmethod
+    def _probed(a, p, lang: str) -> list:
         if a is None or p is None:
-            return [probe.probe_panels(None, None, lang=lang), None, reach.empty_panel(lang)]
-        asked = reach.Asked.of(p)
-        return [probe.probe_panels(p, a.rgb, image_name(a, lang), lang), asked, self.reach(a, asked, short, lang)]
+            return [probe.probe_panels(None, None, lang=lang), None]
+        return [probe.probe_panels(p, a.rgb, image_name(a, lang), lang), reach.Asked.of(p)]
 
     def reach(self, a, asked, short, lang: str = "en") -> str:
         """The field what-if for the last probed pixel at working size ``short`` (no model runs)."""

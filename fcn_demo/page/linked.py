@@ -24,14 +24,13 @@ WORDS = ("hint", "marked", "asked")  # the script's phrases: gen.link.<word> in 
 
 # The "probe-go" button's click hands the script's choice (window.fcnChosen) to the event as the
 # "probe-at" box's value: Gradio takes an event's inputs from its js function's answer.
-ASK_JS = "(a, at, size, lang) => [a, window.fcnChosen || '', size, lang]"
+ASK_JS = "(a, at, lang) => [a, window.fcnChosen || '', lang]"
 
 
 def layout(ui) -> None:
     """The hidden box and button the script asks the probe with (rendered, so the script can reach them)."""
-    with gr.Row(visible="hidden"):
-        ui.add("probe-at", gr.Textbox(elem_id="probe-at", show_label=False, container=False))
-        ui.add("probe-go", gr.Button("probe", elem_id="probe-go"))
+    ui.add("probe-at", gr.Textbox(visible="hidden", elem_id="probe-at", show_label=False, container=False))
+    ui.add("probe-go", gr.Button("probe", visible="hidden", elem_id="probe-go"))
 
 
 def head() -> str:
