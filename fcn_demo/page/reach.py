@@ -98,9 +98,9 @@ def picture(rgb: np.ndarray, asked: Asked, drawn: dict) -> Image.Image:
     for i, (n, (box, radius, _)) in enumerate(drawn.items()):
         color = get_variant(n).color
         top, left, bottom, right = box
-        inset = 2 * i  # boxes of the same size stay apart, one inside the other
+        inset = 5 * i  # boxes of the same size stay apart, one inside the other, each colour in view
         rect = (left * s + inset, top * s + inset, (right + 1) * s - 1 - inset, (bottom + 1) * s - 1 - inset)
-        draw.rectangle(rect, outline="white", width=5)
+        draw.rectangle(rect, outline="white", width=4)
         draw.rectangle(rect, outline=color, width=3)
         cx, cy = (asked.x + 0.5) * s, (asked.y + 0.5) * s
         _dashed_circle(draw, cx, cy, radius * s, "white", 5)

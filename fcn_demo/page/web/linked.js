@@ -10,7 +10,7 @@
   const STEP = 1 / 32, BIG = 1 / 8; // arrow keys: a small step, and with Shift a big one
   const hover = window.matchMedia("(hover: hover)");
   let chosen = null; // {fx, fy, image}: fractions of the picture, and which image they belong to
-  let asked = 0, rest = null, drawing = false;
+  let asked = 0, lastAsked = "", rest = null, drawing = false;
 
   const image = () => document.querySelector("#status .status")?.dataset.image || "";
   const precomputed = () => document.querySelector("#status .status")?.dataset.probes === "grid";
@@ -72,8 +72,10 @@
   function ask() {
     // The hidden button's event sends the chosen pixel (window.fcnChosen) and asks the probe.
     const go = document.getElementById("probe-go");
-    if (!go || !chosen) return;
-    window.fcnChosen = `${chosen.fx.toFixed(5)},${chosen.fy.toFixed(5)},${++asked}`;
+    const at = chosen && `${chosen.fx.toFixed(5)},${chosen.fy.toFixed(5)}`;
+    if (!go || !chosen || `${at},${chosen.image}` === lastAsked) return; // a hover resting where a click asked
+    lastAsked = `${at},${chosen.image}`;
+    window.fcnChosen = `${at},${++asked}`;
     go.click();
   }
 
@@ -93,7 +95,9 @@
     draw();
   }
 
-  const picture = (target) => (target instanceof Element ? target.closest("img") : null);
+  // The Ask-a-pixel photo is focused through the button Gradio wraps it in; the others are the <img>s.
+  const picture = (target) =>
+    target instanceof Element ? (target.matches("#probe-photo button") ? target.querySelector("img") : target.closest("img")) : null;
   const linked = (img) => img && img.matches(PICTURES);
 
   document.addEventListener("click", (event) => {
@@ -103,7 +107,8 @@
     if (!at) return;
     choose(...at);
     // On the Ask-a-pixel photo a click is Gradio's own select event, which asks the probe already.
-    if (!img.closest("#probe-photo")) ask();
+    if (img.closest("#probe-photo")) lastAsked = `${chosen.fx.toFixed(5)},${chosen.fy.toFixed(5)},${chosen.image}`;
+    else ask();
     live(say("asked", ...pixelOf(chosen.fx, chosen.fy)));
   }, true);
 
@@ -121,7 +126,7 @@
 
   document.addEventListener("keydown", (event) => {
     const img = picture(event.target);
-    if (!linked(img) || event.target !== img) return;
+    if (!linked(img) || (event.target !== img && !event.target.matches("#probe-photo button"))) return;
     const step = event.shiftKey ? BIG : STEP;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     if (event.key in moves) {
@@ -131,6 +136,7 @@
       live(say("marked", ...pixelOf(chosen.fx, chosen.fy)));
     } else if (event.key === "Enter" || event.key === " ") {
       if (!chosen || chosen.image !== image()) choose(0.5, 0.5);
+      lastAsked = "";
       ask();
       live(say("asked", ...pixelOf(chosen.fx, chosen.fy)));
     } else {
@@ -153,9 +159,11 @@
       document.body.append(hint, region);
     }
     for (const img of document.querySelectorAll(PICTURES)) {
-      if (img.hasAttribute("tabindex")) continue;
-      img.tabIndex = 0;
-      img.setAttribute("aria-describedby", "pick-hint");
+      if (img.dataset.picked) continue;
+      img.dataset.picked = "1";
+      const button = img.closest("#probe-photo button"); // Gradio's own focusable wrapper
+      if (!button) img.tabIndex = 0;
+      (button || img).setAttribute("aria-describedby", "pick-hint");
       img.addEventListener("load", draw);
     }
   }
