@@ -34,7 +34,9 @@ def click_at(page, selector: str, fx: float, fy: float) -> None:
 
 
 def probed(page, since: str | None = None) -> dict:
-    """Wait for the probe's answer (a new one, when ``since`` names the last one's pixel)."""
+    """Open the Ask-a-pixel tab (Gradio draws a tab's content only when it is shown) and wait for the
+    probe's answer (a new one, when ``since`` names the last one's pixel)."""
+    tab(page, "Ask a pixel")
     page.wait_for_function(
         """since => { const p = document.querySelector('#probe-out .probe');
              return p && p.querySelectorAll('.panel img').length === 4 && `${p.dataset.x},${p.dataset.y}` !== since; }""",
@@ -59,8 +61,8 @@ def test_a_click_on_a_card_marks_every_picture_at_once_and_asks_the_probe(page):
     answer = probed(page)
     took = time.perf_counter() - start
     assert answer["ahead"] == "true", "a sample's pixel is answered from the precomputed grid"
-    assert took < PROBE_S + 1, f"the probe took {took:.1f} s"  # + the page's own round trip under a busy test run
-    tab(page, "Ask a pixel")
+    # The answer itself comes in PROBE_S (bench/probe_speed.py); here the tab's opening and drawing are in too.
+    assert took < PROBE_S + 3, f"the probe took {took:.1f} s"
     photo = marks(page, "#probe-photo")
     assert len(photo) == 1 and photo[0]["fx"] == pytest.approx(0.3, abs=0.02), "the probe's photo is marked too"
     assert 'class="reach"' in page.locator("#reach-out").inner_html(), "the what-if draws the asked pixel"
@@ -76,16 +78,20 @@ def test_a_click_on_a_card_marks_every_picture_at_once_and_asks_the_probe(page):
 def test_the_keyboard_moves_the_marker_and_enter_asks(page):
     show(page, SAMPLE)
     img = page.locator("#panel-unet img.panel-img")
+    img.scroll_into_view_if_needed()
     img.focus()
     assert page.evaluate("document.activeElement.closest('#panel-unet') !== null"), "a picture takes the focus"
     hint = page.evaluate("document.getElementById(document.activeElement.getAttribute('aria-describedby')).textContent")
     assert "Enter" in hint
     last = page.locator("#probe-out .probe")
     since = f"{last.get_attribute('data-x')},{last.get_attribute('data-y')}" if last.count() else None
+    page.keyboard.press("ArrowLeft")  # from where an earlier choice left it, or the middle
+    before = marks(page, "#panels")[0]
     for key in ("ArrowRight", "ArrowRight", "ArrowDown"):
         page.keyboard.press(key)
     m = marks(page, "#panels")
-    assert len(m) == 6 and m[0]["fx"] > 0.5 and m[0]["fy"] > 0.5, m
+    assert len(m) == 6 and m[0]["fx"] == pytest.approx(before["fx"] + 2 / 32, abs=0.01), (before, m[0])
+    assert m[0]["fy"] == pytest.approx(before["fy"] + 1 / 32, abs=0.01)
     assert "marked" in page.locator("#pick-live").inner_text()
     page.keyboard.press("Enter")
     assert probed(page, since)["ahead"] == "true"
@@ -111,7 +117,6 @@ def test_phone_a_tap_marks_and_the_answer_reads_at_full_width(browser, app_url):
         pg.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
         assert len(marks(pg, "#panels")) == 6
         probed(pg)
-        tab(pg, "Ask a pixel")
         out = pg.locator("#probe-out .probe-sentence").bounding_box()
         assert out["width"] > PHONE["width"] * 0.75, f"the answer is {out['width']:.0f} px wide on a 390 px phone"
         smallest = pg.eval_on_selector_all(
