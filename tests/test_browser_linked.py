@@ -13,7 +13,6 @@ from browser import COMPARE, DESK, MAPS, PHONE, PROJECTOR, SAMPLE, TITLES, opene
 pytestmark = pytest.mark.slow
 
 MARKED = "#panels img.panel-img"  # the six Compare cards' pictures
-PROBE_S = 2.0  # a sample's pixel: answered from the precomputed grid
 
 
 def marks(page, where: str) -> list[dict]:
@@ -61,8 +60,9 @@ def test_a_click_on_a_card_marks_every_picture_at_once_and_asks_the_probe(page):
     answer = probed(page)
     took = time.perf_counter() - start
     assert answer["ahead"] == "true", "a sample's pixel is answered from the precomputed grid"
-    # The answer itself comes in PROBE_S (bench/probe_speed.py); here the tab's opening and drawing are in too.
-    assert took < PROBE_S + 3, f"the probe took {took:.1f} s"
+    # The answer itself comes in under 2 s (bench/probe_speed.py: 0.3 s); here the page's round trips,
+    # the tab's opening and drawing under a busy test run are in too. A live probe takes 50 s here.
+    assert took < 15, f"the probe took {took:.1f} s"
     photo = marks(page, "#probe-photo")
     assert len(photo) == 1 and photo[0]["fx"] == pytest.approx(0.3, abs=0.02), "the probe's photo is marked too"
     assert 'class="reach"' in page.locator("#reach-out").inner_html(), "the what-if draws the asked pixel"
@@ -93,6 +93,8 @@ def test_the_keyboard_moves_the_marker_and_enter_asks(page):
     assert len(m) == 6 and m[0]["fx"] == pytest.approx(before["fx"] + 2 / 32, abs=0.01), (before, m[0])
     assert m[0]["fy"] == pytest.approx(before["fy"] + 1 / 32, abs=0.01)
     assert "marked" in page.locator("#pick-live").inner_text()
+    for _ in range(2):  # Shift: big steps, into another of the grid's cells (a quarter of the photo apart)
+        page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Enter")
     assert probed(page, since)["ahead"] == "true"
 
