@@ -170,7 +170,7 @@ def probe_model(
     t0 = time.perf_counter()
     dtype = _grad_dtype(dtype)
     try:
-        logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype, done)
+        logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype, *([done] if done is not None else []))
     except RuntimeError:
         if dtype is None or done is not None:
             raise
