@@ -56,13 +56,13 @@ def test_the_committed_grid_answers_as_the_live_probe(analyzer, grid, weights, i
 
 def test_the_grid_is_small_and_holds_the_samples_it_lists(grid, weights):
     """Every sample the grid lists is there for these weights, the README's sample among them, in
-    under 500 kB a sample (samples it lacks are probed live: python -m fcn_demo.request.precompute)."""
+    under 550 kB a sample (samples it lacks are probed live: python -m fcn_demo.request.precompute)."""
     listed = read_samples(GRID_PATH)
     by_name = {s.name: load_input(s.image).digest for s in list_samples()}
     assert "Bengal_193" in listed.values()
     for digest, name in listed.items():
         assert by_name[name] == digest and grid.covers(digest, weights), name
-    assert GRID_PATH.stat().st_size < 500e3 * len(listed)
+    assert GRID_PATH.stat().st_size < 550e3 * len(listed)
 
 
 def test_a_grid_probe_answers_in_milliseconds(grid, weights):
