@@ -24,7 +24,20 @@ import gradio as gr
 from fcn_demo.core.data import CLASSES, REPO_ROOT
 from fcn_demo.core.hub import load_models
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
-from fcn_demo.page import ablation, compare, exercise, lesson, lessons, maps, metrics, photo, probe, replay, slides
+from fcn_demo.page import (
+    ablation,
+    compare,
+    exercise,
+    lesson,
+    lessons,
+    linked,
+    maps,
+    metrics,
+    photo,
+    probe,
+    replay,
+    slides,
+)
 from fcn_demo.page.guide import Guide
 from fcn_demo.page.handlers import QUEUE_SIZE, SESSIONS_KEPT, TABS, ZEROGPU, DemoState, friendly, localized
 from fcn_demo.page.layout import I18N, WEB, Layout, T, head
@@ -58,6 +71,7 @@ def build_demo(st: DemoState) -> gr.Blocks:
         present = gr.Checkbox(False, label=T("present"), elem_id="present")
         present.change(None, present, None, js=PRESENT, api_visibility="private")
         photo.layout(ui)
+        linked.layout(ui)
         # The guided lesson beside the tabs on a wide screen (sticky, so the question stays in view
         # while the panels scroll), above them on a phone and in presentation mode (CSS).
         with gr.Row(equal_height=False, elem_id="lesson-row"):
@@ -151,8 +165,18 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
                       concurrency_limit=4, show_progress="full", show_progress_on=panels)  # fmt: skip
     ui["browser-lang"].change(localized(st.localize), [state, ui["browser-lang"]], [lang, *ui.all(views.translated)],
                               queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-    ui["probe-photo"].select(localized(friendly(st.probe)), [state, lang], ui["probe-out"], api_name="probe_click",
-                             api_visibility="private", concurrency_id="models", trigger_mode="always_last")  # fmt: skip
+    # A pixel asked: a click on the probe's photo, or one chosen on any picture (linked views): the
+    # answer and what the field what-if keeps of it; then the what-if, which its size also redraws.
+    probed, size = ui.all(["probe-out", "reach-asked"]), ui["reach-size"]
+    reach = (localized(friendly(st.reach)), [state, ui["reach-asked"], size, lang], ui["reach-out"])
+    quiet = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
+    ui["probe-photo"].select(localized(friendly(st.probe)), [state, lang], probed, api_name="probe_click",
+                             api_visibility="private", concurrency_id="models", trigger_mode="always_last",
+                             ).success(*reach, **quiet)  # fmt: skip
+    ui["probe-go"].click(localized(friendly(st.probe_at)), [state, ui["probe-at"], lang], probed, js=linked.ASK_JS,
+                         api_name="probe_at", api_visibility="private", concurrency_id="models",
+                         trigger_mode="always_last", show_progress="minimal").success(*reach, **quiet)  # fmt: skip
+    size.release(*reach, api_name="reach", **quiet)
     ui["api-probe"].click(friendly(st.api_probe), [ui["api-in"], ui["api-x"], ui["api-y"]], ui["api-probe-json"],
                           api_name="probe", preprocess=False, concurrency_id="models")  # fmt: skip
     ui["grade"].click(localized(st.grade), [state, ui["editor"], lang], ui["grade-out"], api_name="grade",
@@ -218,7 +242,7 @@ def launch_kwargs() -> dict:
         "theme": theme(),
         "i18n": I18N,
         "css": (WEB / "app.css").read_text(),
-        "head": head() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
+        "head": head() + linked.head() + "".join(f"<script>{(WEB / n).read_text()}</script>" for n in SCRIPTS),
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
         "max_file_size": "50mb",

@@ -27,13 +27,14 @@ from fcn_demo.core.i18n import locale, say, text
 from fcn_demo.core.inputs import InputError, payload_source
 from fcn_demo.core.samples import SAMPLES_DIR, list_samples
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import api, architecture, exercise, probe, share, slides, upsampling, whatif
+from fcn_demo.page import api, architecture, exercise, linked, probe, reach, share, slides, upsampling, whatif
 from fcn_demo.page.metrics import read_metrics
 from fcn_demo.page.parts import image_name, why_unavailable
 from fcn_demo.page.state import MAPS_VIEWS, Settings
 from fcn_demo.page.views import describe
 from fcn_demo.request.analysis import Analyzer, Requests
 from fcn_demo.request.export import MaskFiles
+from fcn_demo.request.probe_grid import ProbeGrid, weights_digest
 
 try:  # On a ZeroGPU Space the model step borrows a GPU, in a worker process forked for the call.
     import spaces
@@ -118,8 +119,10 @@ class DemoState:
         unavailable = {n: loaded[n].error for n in self.names if loaded[n].model is None}
         # A click on a pixel is a model step of its own (forward and backward), and so is the probe API.
         self.run_probe = gpu(self.analyzer.probe, self.analyzer.probe_seconds)
+        # The gallery samples' probes, computed ahead for these very weights (fcn_demo.request.probe_grid).
+        weights = {n: weights_digest(loaded[n].folder, n) for n in models}
         self.requests = Requests(gpu(self.analyzer.analyze, self.analyzer.analyze_seconds), unavailable,
-                                 probe=self.run_probe)  # fmt: skip
+                                 probe=self.run_probe, grid=ProbeGrid.read(), weights=weights)  # fmt: skip
         self.files = MaskFiles()
         self.samples = list_samples()
         folders = {n: loaded[n].folder for n in self.names if loaded[n].folder is not None}
@@ -131,6 +134,8 @@ class DemoState:
         # The (kernel, stride) of the loaded FCNs' learned 2x upsamplings, read once from their modules.
         self.learned_upsampling = tuple(sorted({(up.kernel_size[0], up.stride[0]) for m in models.values()
                                                 for up in getattr(m, "upscore", {}).values()}))  # fmt: skip
+        # Each model's theoretical receptive field (layer arithmetic, read once from its modules).
+        self.fields = {n: m.receptive_field() for n, m in models.items()}
         self.views = describe(self)
         # A setting's change redraws the views that read it, from the state alone (api_names: panels, maps, ablate).
         for name in self.views.redraws():
@@ -247,16 +252,37 @@ class DemoState:
         image = str(self.samples[[s.name for s in self.samples].index(link.sample)].image)
         return self.views.restore(image, self.segment(image, *s.values(), lang=lang), s, link.tab)
 
-    def probe(self, a, evt: gr.SelectData, lang: str = "en") -> str:
-        """A click on the photo: every model's answer and receptive fields at that pixel."""
+    def probe(self, a, evt: gr.SelectData, lang: str = "en") -> list:
+        """A click on the photo: every model's answer and receptive fields at that pixel, and what the
+        field what-if keeps of it (:meth:`reach` draws the what-if after it)."""
         if a is None:
-            return probe.probe_panels(None, None, lang=lang)
+            return self._probed(None, None, lang)
         index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else (None, None)
         x, y = _point(*index)  # the click's event data: the page's, or forged
         h, w = a.size
         if not (0 <= x < w and 0 <= y < h):
             raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=w, h=h)
-        return probe.probe_panels(self.run_probe(a.rgb, int(x), int(y)), a.rgb, image_name(a, lang), lang)
+        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, int(x), int(y)), lang)
+
+    def probe_at(self, a, at, lang: str = "en") -> list:
+        """A pixel chosen on any picture of the image (linked views: web/linked.js sends where, as
+        fractions of the picture): the same answer as a click on the Ask-a-pixel photo."""
+        if a is None:
+            return self._probed(None, None, lang)
+        x, y = linked.pixel(at, a.size)
+        return self._probed(a, self.requests.probe_pixel(a.digest, a.rgb, x, y), lang)
+
+    @staticmethod
+    def _probed(a, p, lang: str) -> list:
+        if a is None or p is None:
+            return [probe.probe_panels(None, None, lang=lang), None]
+        return [probe.probe_panels(p, a.rgb, image_name(a, lang), lang), reach.Asked.of(p)]
+
+    def reach(self, a, asked, short, lang: str = "en") -> str:
+        """The field what-if for the last probed pixel at working size ``short`` (no model runs)."""
+        rgb = a.rgb if a is not None else None
+        label = image_name(a, lang) if a is not None else ""
+        return reach.panel(rgb, asked if isinstance(asked, reach.Asked) else None, self.fields, short, label, lang)
 
     def api_probe(self, image, x: float, y: float) -> dict:
         """Probe one pixel (x, y: column and row in the image's own pixels) with every model: class

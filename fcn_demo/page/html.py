@@ -16,10 +16,18 @@ from fcn_demo.models import get_variant
 escape = html.escape
 
 
-def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls: str = "", text_px: int = 0) -> str:
+def img_tag(
+    picture: np.ndarray | Image.Image,
+    alt: str,
+    fmt: str = "jpeg",
+    cls: str = "",
+    text_px: int = 0,
+    data: dict[str, str] | None = None,
+) -> str:
     """An ``<img>`` with the picture inlined (JPEG for photos, PNG for charts and palettes);
     ``text_px``: the height of the smallest text drawn in it, in its own pixels (``data-text-px``:
-    the page lays such figures out so that this text is at least 11 px on any screen)."""
+    the page lays such figures out so that this text is at least 11 px on any screen); ``data``:
+    its other data-* attributes (escaped)."""
     im = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
     buf = io.BytesIO()
     if fmt == "jpeg":
@@ -27,9 +35,10 @@ def img_tag(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", cls:
     else:
         # zlib level 1: ~40% less encoding time than the default 6, files a little larger.
         im.save(buf, "PNG", compress_level=1)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    said = f' data-text-px="{int(text_px)}"' if text_px else ""
-    return f'<img class="{cls}" src="data:image/{fmt};base64,{data}" alt="{escape(alt, quote=True)}"{said}>'
+    encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = {**({"text-px": str(int(text_px))} if text_px else {}), **(data or {})}
+    attrs = "".join(f' data-{k}="{escape(str(v), quote=True)}"' for k, v in data.items())
+    return f'<img class="{cls}" src="data:image/{fmt};base64,{encoded}" alt="{escape(alt, quote=True)}"{attrs}>'
 
 
 def figure(picture: np.ndarray | Image.Image, alt: str, fmt: str = "jpeg", text_px: int = 0) -> str:

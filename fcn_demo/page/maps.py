@@ -16,7 +16,7 @@ from fcn_demo.page.html import empty, escape, img_tag
 from fcn_demo.page.layout import T
 from fcn_demo.page.parts import image_name, pct
 from fcn_demo.page.state import MAPS_VIEWS, Settings
-from fcn_demo.page.viz import caption, heatmaps, map_stride
+from fcn_demo.page.viz import caption, heatmap_tiles, heatmaps, map_stride
 from fcn_demo.request.analysis import Analysis
 
 
@@ -58,7 +58,10 @@ def skip_maps(a: Analysis | None, names: list[str], cls: int, probability: bool,
                                slots=1, panel=TILE, lang=lang)  # fmt: skip
             alt = text(lang, "gen.alt.map", model=v.title, image=image_name(a, lang), cls=class_name(lang, cls),
                        what=what, caption=caption(lang, s.key, s.caption))  # fmt: skip
-            img = img_tag(picture, alt, fmt="png", cls="heatmap-img", text_px=TEXT_PX)
+            # where the map sits in its tile's picture (the linked views mark a chosen pixel there)
+            (pw, ph), ((x, y, w, h),) = heatmap_tiles(a.rgb.shape[:2], 1, False, slots=1, panel=TILE)
+            where = f"{x / pw:.5f},{y / ph:.5f},{w / pw:.5f},{h / ph:.5f}"
+            img = img_tag(picture, alt, fmt="png", cls="heatmap-img", text_px=TEXT_PX, data={"tiles": where})
             tiles.append(f'<div class="heatmap-tile" data-map="{escape(s.key)}">{img}</div>')
         rows.append(f'<figure class="heatmap-row" data-model="{escape(name)}"><figcaption>{escape(v.title)}'
                     f'</figcaption><div class="heatmap-tiles">{"".join(tiles)}</div></figure>')  # fmt: skip

@@ -51,8 +51,9 @@ def download(view_id: str, value=None) -> gr.DownloadButton:
     return gr.DownloadButton(T("download"), interactive=False, size="sm", elem_id=view_id)
 
 
-def status(a: Analysis | None, lang: str = "en") -> str:
-    """The line under the input: what was segmented, how, and what to watch out for."""
+def status(a: Analysis | None, lang: str = "en", precomputed: bool = False) -> str:
+    """The line under the input: what was segmented, how, and what to watch out for (``precomputed``:
+    its pixel probes are precomputed, which the linked views' script reads from ``data-probes``)."""
     if a is None:
         return f'<div class="status muted">{escape(text(lang, "gen.status.empty"))}</div>'
     h, w = a.original_size
@@ -72,7 +73,8 @@ def status(a: Analysis | None, lang: str = "en") -> str:
     items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     line = text(lang, "gen.status.line", what=what, w=w, h=h, how=escape(how))
     return (
-        f'<div class="status" data-image="{escape(a.label)}" data-sample="{escape(a.sample or "")}">'
+        f'<div class="status" data-image="{escape(a.label)}" data-sample="{escape(a.sample or "")}"'
+        f' data-probes="{"grid" if precomputed else "live"}">'
         f"{line}{f'<ul class=notes>{items}</ul>' if items else ''}</div>"
     )
 

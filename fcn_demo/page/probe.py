@@ -10,6 +10,7 @@ import numpy as np
 from fcn_demo.core.data import CLASS_COLORS
 from fcn_demo.core.i18n import class_name, text
 from fcn_demo.models import get_variant
+from fcn_demo.page import reach
 from fcn_demo.page.html import empty, escape, img_tag, stat, title
 from fcn_demo.page.layout import T
 from fcn_demo.page.parts import ms
@@ -19,8 +20,9 @@ from fcn_demo.request.probe import MASS, ModelProbe, Probe, sentence
 
 def layout(ui) -> None:
     gr.Markdown(T("probe_text"))
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="probe-row"):
         ui.slot("probe")
+    reach.layout(ui)
 
 
 def photo(view_id: str, value=None) -> gr.Image:
@@ -65,7 +67,8 @@ def probe_panels(p: Probe | None, rgb: np.ndarray | None, label: str | None = No
             stat(text(lang, "gen.stat.field"), text(lang, "gen.unit.px", n=m.field_px))
             + stat(text(lang, "gen.stat.within", mass=MASS),
                     text(lang, "gen.probe.radius", d=2 * m.radius_px, frac=2 * m.radius_frac))
-            + stat(text(lang, "gen.stat.forward_backward"), ms(lang, m.ms))
+            + stat(text(lang, "gen.stat.forward_backward"),
+                   text(lang, "gen.probe.ahead") if p.precomputed else ms(lang, m.ms))
         )  # fmt: skip
         alt = probe_alt(m, p.x, p.y, label, lang)
         cards.append(
@@ -76,8 +79,10 @@ def probe_panels(p: Probe | None, rgb: np.ndarray | None, label: str | None = No
     h, w = p.work_size
     key = escape(text(lang, "gen.probe.key", mass=MASS, w=w, h=h))
     said = p.sentence if lang == "en" else sentence(p.x, p.y, p.work_size, p.models, lang)
+    ahead = f'<p class="probe-precomputed muted">{escape(text(lang, "gen.probe.precomputed", x=p.x, y=p.y))}</p>'
     return (
-        f'<div class="probe" data-image="{escape(label)}" data-x="{p.x}" data-y="{p.y}">'
-        f'<p class="probe-sentence">{escape(said)}</p><p class="probe-key muted">{key}</p>'
+        f'<div class="probe" data-image="{escape(label)}" data-x="{p.x}" data-y="{p.y}"'
+        f' data-precomputed="{str(p.precomputed).lower()}"><p class="probe-sentence">{escape(said)}</p>'
+        f'{ahead if p.precomputed else ""}<p class="probe-key muted">{key}</p>'
         f'<div class="probe-panels">{"".join(cards)}</div></div>'
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from fcn_demo.models import VARIANTS
-from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, replay
+from fcn_demo.page import ablation, compare, exercise, lessons, maps, metrics, photo, probe, reach, replay
 from fcn_demo.page.api import probe_summary
 from fcn_demo.page.layout import html
 from fcn_demo.page.metrics import provenance
@@ -29,6 +29,12 @@ def notice(d: Drawing, view: str, **kw) -> str:
     return f'<div class="notice">{said}</div>' if said else ""
 
 
+def precomputed(d: Drawing) -> bool:
+    """Whether the pixel probes of the drawing's image are precomputed (a gallery sample)."""
+    requests = getattr(d.st, "requests", None)
+    return d.a is not None and requests is not None and requests.precomputed(d.a.digest)
+
+
 def describe(st) -> Views:
     """The page's views for the server state ``st`` (its models' names, their skips, the metrics).
     A view's drawing with no image (``d.a`` None) and the default settings is what it shows first."""
@@ -42,7 +48,7 @@ def describe(st) -> Views:
         [
             View("state", lambda i, v: gr.State(v), lambda d: d.a, slot="page", **quiet),
             View("trained-on", html(), lambda d: photo.trained_on(d.st.histories, d.lang), slot="photo", **fixed),
-            View("status", html(), lambda d: photo.status(d.a, d.lang), slot="status"),
+            View("status", html(), lambda d: photo.status(d.a, d.lang, precomputed(d)), slot="status"),
             View("download", photo.download, lambda d: gr.update(interactive=True), slot="status", **quiet),
             # Compare
             *(
@@ -89,6 +95,8 @@ def describe(st) -> Views:
             # Probe
             View("probe-photo", probe.photo, lambda d: d.a.rgb if d.a is not None else None, slot="probe", **quiet),
             View("probe-out", html(scale=3), lambda d: probe.probe_panels(None, None, lang=d.lang), slot="probe"),
+            View("reach-asked", lambda i, v: gr.State(v), lambda d: None, slot="reach", **quiet),
+            View("reach-out", html(), lambda d: reach.empty_panel(d.lang), slot="reach"),
         ],
         skips,
     )

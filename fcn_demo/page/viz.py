@@ -183,6 +183,20 @@ def wrap(draw: ImageDraw.ImageDraw, said: str, font, width: int) -> list[str]:
     return [*lines, line] if line else lines
 
 
+def heatmap_tiles(
+    image_hw: tuple[int, int], n_maps: int, titled: bool = True, slots: int = 5, panel: int = 280
+) -> tuple[tuple[int, int], list[tuple[int, int, int, int]]]:
+    """Where :func:`heatmaps` draws: the picture's (width, height), and each map's tile (x, y, w, h)
+    in its pixels (the linked views mark a chosen pixel in every tile)."""
+    h_img, w_img = image_hw
+    s = panel / max(h_img, w_img)
+    pw, ph = max(1, round(w_img * s)), max(1, round(h_img * s))
+    pad, head, title_h = 12, 50, 26 if titled else 4
+    size = (max(slots, n_maps) * (panel + pad) + pad, title_h + head + panel + 46)
+    y0 = title_h + head + (panel - ph) // 2
+    return size, [(pad + i * (panel + pad) + (panel - pw) // 2, y0, pw, ph) for i in range(n_maps)]
+
+
 def heatmaps(
     image: np.ndarray,
     maps: list[tuple[MapSpec, np.ndarray]],
@@ -206,14 +220,12 @@ def heatmaps(
     Returned as a 256-colour palette image: text, colour bars and cells stay sharp (no JPEG ringing)
     and it PNG-encodes ~10x faster and ~7x smaller than the RGB original.
     """
-    h_img, w_img = image.shape[:2]
-    s = panel / max(h_img, w_img)
-    pw, ph = max(1, round(w_img * s)), max(1, round(h_img * s))
+    (width, height), tiles = heatmap_tiles(image.shape[:2], len(maps), bool(title), slots, panel)
+    pw, ph = tiles[0][2:] if tiles else (1, 1)
     gray = np.asarray(Image.fromarray(image).convert("L").resize((pw, ph), Image.BILINEAR), dtype=np.float32)
     gray = gray[..., None] * 0.55 + 255 * 0.2
-    n = max(slots, len(maps))
-    pad, head, title_h = 12, 50, 26 if title else 4
-    out = Image.new("RGB", (n * (panel + pad) + pad, title_h + head + panel + 46), "white")
+    pad, title_h = 12, 26 if title else 4
+    out = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(out)
     if title:
         draw.text((pad, 4), title, fill="#111111", font=_font(17))
@@ -238,12 +250,11 @@ def heatmaps(
         cells = rgb[ys[:, None], xs[None, :]]
         tile = (cells * 0.8 + gray * 0.2).clip(0, 255).astype(np.uint8)
         x0 = pad + i * (panel + pad)
-        y0 = title_h + head
         cells_said = text(lang, "gen.fig.cells", h=mh, w=mw, stride=stride)
         lines = "\n".join([*wrap(draw, said, _font(12), panel)[:2], cells_said])
         draw.multiline_text((x0, title_h), lines, fill="#222222", font=_font(12), spacing=3)
-        out.paste(Image.fromarray(tile), (x0 + (panel - pw) // 2, y0 + (panel - ph) // 2))
-        out.paste(_colorbar(panel, cmap, lo, hi, label), (x0, y0 + panel + 4))
+        out.paste(Image.fromarray(tile), tiles[i][:2])
+        out.paste(_colorbar(panel, cmap, lo, hi, label), (x0, tiles[i][1] - (panel - ph) // 2 + panel + 4))
     return out.quantize(256, method=Image.Quantize.FASTOCTREE)
 
 

@@ -47,6 +47,7 @@ from fcn_demo.core.samples import match_ground_truth
 from fcn_demo.models import get_variant
 from fcn_demo.request.derived import Disagreement, disagreement
 from fcn_demo.request.probe import Probe, probe
+from fcn_demo.request.probe_grid import ProbeGrid
 
 CACHE_SIZE = 24  # analyses kept in the server process (a few MB each), shared by all visitors
 # What a model step may hold a ZeroGPU GPU for (the duration spaces.GPU requests; the visitor's quota
@@ -233,6 +234,8 @@ class Requests:
         unavailable: model name -> why it could not be loaded (reported with every answer).
         probe: the probe step, ``probe(rgb, x, y) -> Probe``: :meth:`Analyzer.probe`, or the same
             wrapped by ``spaces.GPU`` (the ``probe`` API runs it alone: :meth:`probe`).
+        grid: the gallery samples' precomputed probes (:mod:`fcn_demo.request.probe_grid`), used for
+            the models of ``weights`` (name -> weights digest) when it holds their answers.
     """
 
     def __init__(
@@ -241,9 +244,12 @@ class Requests:
         unavailable: dict[str, str] | None = None,
         cache_size: int = CACHE_SIZE,
         probe: Callable[[np.ndarray, int, int], Probe] | None = None,
+        grid: ProbeGrid | None = None,
+        weights: dict[str, str | None] | None = None,
     ) -> None:
         self.run = run
         self.run_probe = probe
+        self.grid, self.weights = grid, dict(weights or {})
         self.unavailable = dict(unavailable or {})
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Analysis] = OrderedDict()
@@ -277,7 +283,19 @@ class Requests:
         (h, w), (big_h, big_w) = image.size, image.original_size
         if not (0 <= x < big_w and 0 <= y < big_h):
             raise InputError.say("gen.error.point_outside", title="gen.error.title_point", x=x, y=y, w=big_w, h=big_h)
-        return self.run_probe(image.rgb, int(x * w / big_w), int(y * h / big_h))
+        return self.probe_pixel(image.digest, image.rgb, int(x * w / big_w), int(y * h / big_h))
+
+    def precomputed(self, digest: str) -> bool:
+        """Whether image ``digest``'s probes are precomputed for every loaded model (a gallery sample)."""
+        return self.grid is not None and self.grid.covers(digest, self.weights)
+
+    def probe_pixel(self, digest: str, rgb: np.ndarray, x: int, y: int) -> Probe:
+        """The probe at display pixel (x, y) of ``rgb`` (image ``digest``): from the samples' grid,
+        snapped to its cell, in milliseconds and without a model; otherwise the probe step, live."""
+        if self.run_probe is None:
+            raise RuntimeError("Requests was made without a probe step")
+        hit = self.grid.probe(digest, rgb, x, y, self.weights) if self.precomputed(digest) else None
+        return hit if hit is not None else self.run_probe(rgb, x, y)
 
     def clear(self) -> None:
         """Forget every cached analysis (the benchmark times uncached requests)."""

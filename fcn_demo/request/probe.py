@@ -50,7 +50,9 @@ class ModelProbe:
     field_px: int  # theoretical field width in working pixels (the widest box any output pixel has)
     box_work: tuple[int, int, int, int]  # (top, left, bottom, right), inclusive, working pixels, clipped
     box: tuple[int, int, int, int]  # the same box in display pixels
-    grad: np.ndarray  # (H, W) float32 |d winning logit / d input| summed over RGB, working size (raw)
+    # (H, W) float32 |d winning logit / d input| summed over RGB, working size (raw); None when the
+    # answer comes from the samples' precomputed grid (fcn_demo.request.probe_grid), which keeps only the heat
+    grad: np.ndarray | None
     heat: np.ndarray  # (h, w) uint8 the same, blurred and normalised, display size
     radius_px: float  # working pixels around the probed pixel holding MASS of the gradient
     radius_frac: float  # radius_px / the working image's shorter side
@@ -74,6 +76,7 @@ class Probe:
     models: dict[str, ModelProbe]
     sentence: str
     ms: float  # the whole probe (the GPU call)
+    precomputed: bool = False  # answered from the samples' grid (fcn_demo.request.probe_grid): snapped to its cell
 
 
 def to_work(x: int, y: int, size: tuple[int, int], work_size: tuple[int, int]) -> tuple[int, int]:
@@ -126,34 +129,50 @@ def _grad_dtype(dtype: torch.dtype | None) -> torch.dtype | None:
     return dtype if dtype == torch.bfloat16 else None
 
 
-def _logits_and_grad(model, x: torch.Tensor, wx: int, wy: int, dtype: torch.dtype | None):
-    """The logits at working pixel (wx, wy) and the input gradient of the winning one."""
+def forward(model, x: torch.Tensor, dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's output logits on a copy of ``x`` that autograd can differentiate: (that copy, logits)."""
     # The caller may run under inference_mode/no_grad (the app's other model calls do); the clone
     # outside inference mode is a tensor autograd may use, whatever mode ``x`` was made in.
     with torch.inference_mode(False), torch.enable_grad():
         inp = x.detach().clone().requires_grad_(True)
         with autocast(x.device, dtype):
-            logits = model(inp)["out"][0, :, wy, wx].float()
+            return inp, model(inp)["out"]
+
+
+def _logits_and_grad(model, x: torch.Tensor, wx: int, wy: int, dtype: torch.dtype | None, done=None):
+    """The logits at working pixel (wx, wy) and the input gradient of the winning one (``done``: a
+    :func:`forward` of ``x`` already made, whose graph is kept for the next pixel's gradient)."""
+    inp, out = done if done is not None else forward(model, x, dtype)
+    with torch.inference_mode(False), torch.enable_grad():
+        logits = out[0, :, wy, wx].float()
         winner = int(logits.argmax())
         # autograd.grad, not backward(): no parameter's .grad is touched (nothing is left behind,
         # concurrent probes do not race) and no weight gradient is computed.
-        (grad,) = torch.autograd.grad(logits[winner], inp)
+        (grad,) = torch.autograd.grad(logits[winner], inp, retain_graph=done is not None)
     return logits.detach(), winner, grad
 
 
 def probe_model(
-    name: str, model: nn.Module, x: torch.Tensor, wx: int, wy: int, size: tuple[int, int], dtype: torch.dtype | None
+    name: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    wx: int,
+    wy: int,
+    size: tuple[int, int],
+    dtype: torch.dtype | None,
+    done: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ModelProbe:
     """Model ``name``'s probe at working pixel (wx, wy) of ``x`` (the working-size image); ``size``:
-    display (h, w); ``dtype``: the autocast dtype the models run in."""
+    display (h, w); ``dtype``: the autocast dtype the models run in; ``done``: its :func:`forward`
+    of ``x`` in the gradient's dtype (``_grad_dtype``), when many pixels are probed on one image."""
     variant = get_variant(name)
     work_size = tuple(x.shape[-2:])
     t0 = time.perf_counter()
     dtype = _grad_dtype(dtype)
     try:
-        logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype)
+        logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype, *([done] if done is not None else []))
     except RuntimeError:
-        if dtype is None:
+        if dtype is None or done is not None:
             raise
         dtype = None  # a backend without a bf16 backward for some layer: fp32 works everywhere
         logits, winner, grad = _logits_and_grad(model, x, wx, wy, dtype)
