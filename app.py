@@ -23,6 +23,7 @@ import gradio as gr
 
 from fcn_demo.core.data import CLASSES, REPO_ROOT
 from fcn_demo.core.hub import load_models
+from fcn_demo.core.i18n import locale
 from fcn_demo.core.runtime import pick_device, release_memory_periodically
 from fcn_demo.page import (
     ablation,
@@ -163,6 +164,10 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
     ui["link"].change(localized(friendly(st.restore)), [ui["link"], ui["browser-lang"]], ui.all(views.restored),
                       api_name="restore", api_visibility="undocumented", concurrency_id="restore",
                       concurrency_limit=4, show_progress="full", show_progress_on=panels)  # fmt: skip
+    # The language itself first, on its own (a handler that answers before the translation pass has
+    # landed would otherwise speak English: seen when a learner checked an answer right after loading).
+    ui["browser-lang"].change(locale, ui["browser-lang"], lang, queue=False, show_progress="hidden",
+                              api_visibility="private")  # fmt: skip
     ui["browser-lang"].change(localized(st.localize), [state, ui["browser-lang"]], [lang, *ui.all(views.translated)],
                               queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
     # A pixel asked: a click on the probe's photo, or one chosen on any picture (linked views): the
