@@ -143,6 +143,7 @@ def _wire(st: DemoState, ui: Layout, demo: gr.Blocks) -> None:
     share_js = (WEB / "share.js").read_text().replace("__CLASSES__", json.dumps(list(CLASSES)))
     share_js = share_js.replace("__SWITCHES__", json.dumps([f"{n}-{p}" for n, p in st.skips]))
     share_js = share_js.replace("__STEPS__", json.dumps([s.id for s in lesson.STEPS]))
+    share_js = share_js.replace("__WHATIF__", json.dumps(lessons.WHATIF))
     ui["share"].click(None, controls, ui["share-url"], js=share_js, api_visibility="private")
     # The download is its own action: the files are made when it is asked for, then saved by the browser.
     ui["download"].click(friendly(st.download), state, ui["mask-zip"], api_visibility="private").success(

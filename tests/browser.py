@@ -198,3 +198,18 @@ def paint(page, reach: int = 40) -> None:
     for i in range(10):
         page.mouse.move(cx - reach + reach * i / 5, cy - reach + reach * i / 4, steps=2)
     page.mouse.up()
+
+
+# Animations still running (Gradio fades a new output in; an infinite one, a spinner, never ends).
+MOVING = """() => document.getAnimations().filter(a => a.playState === 'running'
+  && a.effect && a.effect.getComputedTiming().iterations !== Infinity).length"""
+
+
+def serious(page, context: str | None = None) -> list[str]:
+    """axe-core's critical and serious violations on ``page`` (within the selector ``context``), each
+    as "rule [first node]", run once nothing moves: a colour read halfway through a fade is not the
+    page's colour."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
+    page.wait_for_function(f"() => ({MOVING})() === 0", timeout=10_000)
+    found = axe.Axe().run(page, **({"context": context} if context else {})).response["violations"]
+    return [f"{v['id']} {v['nodes'][0]['target']}" for v in found if v["impact"] in ("critical", "serious")]

@@ -4,7 +4,7 @@ block opens the view it matches, with the mouse or the keyboard (issue 24, item 
 from __future__ import annotations
 
 import pytest
-from browser import ABLATION, MAPS, show, tab
+from browser import ABLATION, MAPS, serious, show, tab
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,8 @@ def test_architecture_blocks_open_their_views(page):
 
 
 def test_the_clickable_architecture_passes_axe(page):
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
     show(page)
     tab(page, MAPS)
-    found = axe.Axe().run(page, context="#architecture").response["violations"]
-    bad = [(v["id"], v["impact"], v["nodes"][0]["target"]) for v in found if v["impact"] in ("critical", "serious")]
+    bad = serious(page, "#architecture")
     assert not bad, bad
     tab(page, "Compare the models")

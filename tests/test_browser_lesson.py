@@ -13,7 +13,7 @@ import re
 
 import conftest
 import pytest
-from browser import DESK, PHONE, PROJECTOR, SHOTS, opened, paint, pick
+from browser import DESK, PHONE, PROJECTOR, SHOTS, opened, paint, pick, serious
 from PIL import Image
 
 from fcn_demo.page.lesson import STEPS
@@ -60,9 +60,8 @@ def keep(png: bytes, name: str) -> None:
 
 
 def test_the_lesson_walks_from_start_to_end(browser, app_url, walk):
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="pip install axe-playwright-python")
     size, lang = walk
-    serious = []
+    found = []
     ctx = browser.new_context(viewport=SIZES[size], locale=lang, device_scale_factor=1)
     pg = ctx.new_page()
     pg.set_default_timeout(180_000)
@@ -83,16 +82,14 @@ def test_the_lesson_walks_from_start_to_end(browser, app_url, walk):
             if lang != "en":  # no English sentence in a translated answer (names, numbers and titles aside)
                 own = re.sub(r"«[^»]*»|《[^》]*》|“[^”]*”|\"[^\"]*\"", "", said)
                 assert not re.search(r"\b(the|is|of|and)\b", own), f"{s.id} in {lang}: {said!r}"
-            for v in axe.Axe().run(pg).response["violations"]:
-                if v["impact"] in ("critical", "serious"):
-                    serious.append(f"{s.id}: {v['id']} {v['nodes'][0]['target']}")
+            found += [f"{s.id}: {v}" for v in serious(pg)]
             if conftest.KEEP_SHOTS:
                 pg.locator(f"#lesson-answer-{s.id}").scroll_into_view_if_needed()
                 keep(pg.screenshot(), f"{size}-{lang}-{i + 1:02d}-{s.id}.png")
         assert pg.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["width"]
     finally:
         ctx.close()
-    assert not serious, f"axe-core: {serious}"
+    assert not found, f"axe-core: {found}"
 
 
 def test_the_answers_change_with_the_sample_and_progress_survives_a_reload(browser, app_url):

@@ -117,7 +117,17 @@ def zerogpu_app(app_checkpoints, tmp_path_factory):
     assert "ModelInServerError" not in log.read_text(), "a model ran in the server process"
 
 
-def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
+def own_photo(sample, folder: Path) -> Path:
+    """A photo no sample is: ``sample`` mirrored, as a visitor's upload."""
+    from PIL import Image, ImageOps
+
+    path = folder / f"own_{sample.name}.png"
+    with Image.open(sample.image) as im:
+        ImageOps.mirror(im.convert("RGB")).save(path)
+    return path
+
+
+def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app, tmp_path):
     from gradio_client import Client, handle_file
 
     url, log = zerogpu_app
@@ -132,18 +142,20 @@ def test_every_api_event_works_from_the_gpu_calls_data(zerogpu_app):
     panels = client.predict(0.3, "error map", api_name="/panels")
     assert all(f"error map of {sample.name}" in p for p in panels)
     (maps,) = client.predict(2, "raw score", api_name="/maps")  # a redraw answers each view that reads its settings
-    assert maps.count("<img") == len(VARIANTS) and "class border (raw score)" in maps
+    assert maps.count('<figure class="heatmap-row"') == len(VARIANTS) and "class border (raw score)" in maps
+    assert maps.count("<img") == sum(len(v.maps) for v in VARIANTS.values())  # a tile a map
     ablated = client.predict(False, True, True, api_name="/ablate")
     assert "switched off: <b>pool4</b>" in ablated[0] and "switched off: <b>nothing</b>" in ablated[1]
     masks, summary = client.predict(handle_file(str(list_samples()[5].image)), api_name="/segment")
     assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == list_samples()[5].name
-    # The probe is a model step of its own (forward and backward): also a GPU call, also pickled back.
-    probe = client.predict(handle_file(str(sample.image)), 100, 80, api_name="/probe")
+    # The probe is a model step of its own (forward and backward): also a GPU call, also pickled back
+    # (on a visitor's own photo: a sample's probe is precomputed, request.probe_grid).
+    probe = client.predict(handle_file(str(own_photo(sample, tmp_path))), 100, 80, api_name="/probe")
     assert set(probe["models"]) == set(VARIANTS) and probe["sentence"]
     assert "ModelInServerError" not in log.read_text()
 
 
-def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(zerogpu_app):
+def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(zerogpu_app, tmp_path):
     """A visitor without an account has 120 s a day; one who spent 100 of them still gets answers (the
     default 60 s request would be refused with 80 s left: see the test above)."""
     from gradio_client import Client, handle_file
@@ -154,7 +166,7 @@ def test_a_visitor_with_20_seconds_left_still_gets_an_analysis_and_a_probe(zerog
     sample = list_samples()[6]
     masks, summary = client.predict(handle_file(str(sample.image)), api_name="/segment")
     assert len(masks) == len(VARIANTS) and summary["image"]["sample"] == sample.name
-    probe = client.predict(handle_file(str(list_samples()[7].image)), 50, 40, api_name="/probe")
+    probe = client.predict(handle_file(str(own_photo(list_samples()[7], tmp_path))), 50, 40, api_name="/probe")
     assert set(probe["models"]) == set(VARIANTS)
     said = log.read_text()[seen:]
     calls = re.findall(r"zerogpu stand-in: (\w+) requested \d+ s, took [\d.]+ s; ([\d.]+) s left", said)
@@ -195,7 +207,7 @@ def test_the_page_works_under_zerogpu(zerogpu_app):
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector("#probe-out .panel img")
         page.get_by_role("tab", name="Skip-layer maps").click()
-        page.get_by_label("border").check()
+        page.locator("#cls").get_by_label("border").check()
         page.wait_for_selector('#maps-out img[alt*="class border"]')
         # A shared link segments its sample on load: that model step is a GPU call too.
         linked = list_samples()[2].name

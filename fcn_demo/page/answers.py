@@ -41,6 +41,10 @@ class Context:
     def say(self, key: str, **fmt) -> str:
         return text(self.lang, f"gen.lesson.{key}", **fmt)
 
+    def px(self, n) -> str:
+        """A length in pixels, bold, in the answer's language ("<b>32 px</b>", "<b>32 пикс.</b>")."""
+        return b(text(self.lang, "gen.unit.px", n=n))
+
     @property
     def image(self) -> str:
         return escape(image_name(self.a, self.lang))
@@ -48,6 +52,12 @@ class Context:
     def best(self) -> str:
         """The model an unlabelled photo is measured against: the last loaded (U-Net, the strongest)."""
         return list(self.a.models)[-1]
+
+    def reference(self) -> tuple[np.ndarray, str | None]:
+        """The mask an answer measures against: the true one, else the strongest model's (and its title)."""
+        if self.a.gt is not None:
+            return self.a.gt, None
+        return self.a.models[self.best()].mask, self.a.models[self.best()].title
 
 
 @dataclass
@@ -61,19 +71,12 @@ def b(value) -> str:
     return f"<b>{value}</b>"
 
 
-def _reference(c: Context) -> tuple[np.ndarray, str | None]:
-    """The mask an answer measures against: the true one, else the strongest model's (and its title)."""
-    if c.a.gt is not None:
-        return c.a.gt, None
-    return c.a.models[c.best()].mask, c.a.models[c.best()].title
-
-
 def _argmax(scores: dict[str, float]) -> str:
     return max(scores, key=scores.get)
 
 
 def segment(c: Context) -> Answer:
-    mask, model = _reference(c)
+    mask, model = c.reference()
     shares = np.bincount(mask.ravel(), minlength=len(CLASSES)) / mask.size
     parts = listing(c.lang, (f"{class_name(c.lang, i)} <b>{pct(s)}</b>" for i, s in enumerate(shares)))
     winner = int(np.argmax(shares))
@@ -104,10 +107,10 @@ def field(c: Context) -> Answer:
     first = next(iter(sizes))
     title = c.a.models[first].title
     correct = "whole" if sizes[first] >= min(h, w) else "hundred" if sizes[first] > 64 else "cell"
-    fields = listing(c.lang, (f"{c.a.models[n].title} <b>{s} px</b>" for n, s in sizes.items()))
+    fields = listing(c.lang, (f"{c.a.models[n].title} {c.px(s)}" for n, s in sizes.items()))
     said = c.say("field.said", model=title, field=b(sizes[first]), w=b(w), h=b(h), fields=fields)
     if spans:
-        widths = listing(c.lang, (f"{c.a.models[n].title} <b>{s:.0f} px</b>" for n, s in spans.items()))
+        widths = listing(c.lang, (f"{c.a.models[n].title} {c.px(f'{s:.0f}')}" for n, s in spans.items()))
         said = sentences(c.lang, said, c.say("field.effective", widths=widths))
     return Answer(correct, said)
 
@@ -115,7 +118,7 @@ def field(c: Context) -> Answer:
 def _scores(c: Context, names: list[str], key: str) -> tuple[dict[str, float], str | None]:
     """Each model's ``key`` ("miou" or "border_iou") against the true mask, else against the strongest
     model's (whose own score is then left out: it would be 1)."""
-    ref, model = _reference(c)
+    ref, model = c.reference()
     names = [n for n in names if model is None or n != c.best()]
     return {n: image_metrics(c.a.models[n].mask, ref)[key] for n in names}, model
 
@@ -179,7 +182,7 @@ def unet(c: Context) -> Answer:
 def failure(c: Context) -> Answer:
     """Which class's pixels are most often wrong: per class, the share of its pixels that at least one
     model gets wrong (no truth: where the models disagree, by the strongest model's classes)."""
-    ref, model = _reference(c)
+    ref, model = c.reference()
     if model is None:
         wrong = np.zeros(ref.shape, bool)
         for m in c.a.models.values():

@@ -132,13 +132,11 @@ class Guide:
             out: list = [None, *s.values(), stored]
             if step.whatif:
                 out += list(step.whatif)
-            found = None
-            if step.probe:
-                x, y = pet_centre(a.gt if a.gt is not None else a.models[list(a.models)[-1]].mask)
-                found = self.st.run_probe(a.rgb, x, y)
-                out.append(probe.probe_panels(found, a.rgb, image_name(a, lang), lang))
-            mask = student_mask(painted, a.size) if step.paint else None
-            got = ANSWERS[step.id](Context(a, self.st, lang, found, mask))
+            c = Context(a, self.st, lang, painted=student_mask(painted, a.size) if step.paint else None)
+            if step.probe:  # at the pet's centre in the mask the answer measures against
+                c.probe = self.st.requests.probe_pixel(a.digest, a.rgb, *pet_centre(c.reference()[0]))
+                out.append(probe.probe_panels(c.probe, a.rgb, image_name(a, lang), lang))
+            got = ANSWERS[step.id](c)
             out[0] = verdict(step, choice, got.correct, lang) + f'<div class="lesson-said">{got.said}</div>'
             return out
 

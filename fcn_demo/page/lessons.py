@@ -23,6 +23,7 @@ BORDER = CLASSES.index("border")
 CONF_LOW = 1 / len(CLASSES)
 CONF_CMAP = "viridis"  # perceptually uniform and colour-blind safe: dark = unsure, yellow = sure
 UNSURE = 0.5  # below this no class holds a majority of the probability at that pixel
+WHATIF = {"kernel": 4, "stride": 2}  # the what-if's sliders at first: FCN's own 2x upsampling
 
 
 def layout(ui) -> None:
@@ -30,8 +31,8 @@ def layout(ui) -> None:
     # The transposed-convolution what-if (page.whatif): two sliders and their answer, drawn on the server.
     gr.Markdown(T("whatif_title"))
     with gr.Row(elem_classes=["whatif-row"]):
-        ui.add("whatif-kernel", gr.Slider(1, 8, value=4, step=1, label=T("whatif_kernel"), elem_id="whatif-kernel"))
-        ui.add("whatif-stride", gr.Slider(1, 4, value=2, step=1, label=T("whatif_stride"), elem_id="whatif-stride"))
+        ui.add("whatif-kernel", gr.Slider(1, 8, value=WHATIF["kernel"], step=1, label=T("whatif_kernel"), elem_id="whatif-kernel"))
+        ui.add("whatif-stride", gr.Slider(1, 4, value=WHATIF["stride"], step=1, label=T("whatif_stride"), elem_id="whatif-stride"))
     ui.add("whatif-out", gr.HTML(elem_id="whatif-out"))
 
 

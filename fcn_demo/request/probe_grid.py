@@ -44,7 +44,7 @@ from fcn_demo.request.probe import (
     to_work,
 )
 
-GRID_PATH = REPO_ROOT / "precomputed" / "probe_grid.safetensors"
+GRID_PATH = REPO_ROOT / "samples" / "probe_grid.safetensors"  # beside the samples it answers for
 CELL = 64  # working pixels per grid cell: 4x6 cells on a 256x352 working image
 HEAT_SCALE = 4  # the heat maps are kept at 1/HEAT_SCALE of the working size (the heat is blurred anyway)
 

@@ -15,13 +15,16 @@
   const names = __SWITCHES__;
   const off = names.filter((_, i) => !switches[i]);
   if (off.length) q.set("off", off.join(","));
-  // The guided lesson's open step (its id) and the transposed-convolution what-if's sliders.
+  // The guided lesson's open step (its id) and the transposed-convolution what-if's sliders, each
+  // only when it is not where a page starts (the first step, the sliders' first values).
   const step = document.querySelector('#lesson [role="tab"][aria-selected="true"]');
   const steps = __STEPS__;
-  if (step && steps[Number(step.dataset.tabId)]) q.set("step", steps[Number(step.dataset.tabId)]);
+  const at = step ? Number(step.dataset.tabId) : 0;
+  if (at > 0 && steps[at]) q.set("step", steps[at]);
+  const first = __WHATIF__;
   for (const name of ["kernel", "stride"]) {
     const box = document.querySelector(`#whatif-${name} input[type=number]`);
-    if (box && box.value) q.set(name, box.value);
+    if (box && box.value && Number(box.value) !== first[name]) q.set(name, box.value);
   }
   const slider = document.querySelector(".replay-slider");
   const epoch = slider ? slider.value : new URLSearchParams(location.search).get("epoch");
