@@ -31,8 +31,9 @@ def layout(ui) -> None:
     # The transposed-convolution what-if (page.whatif): two sliders and their answer, drawn on the server.
     gr.Markdown(T("whatif_title"))
     with gr.Row(elem_classes=["whatif-row"]):
-        ui.add("whatif-kernel", gr.Slider(1, 8, value=WHATIF["kernel"], step=1, label=T("whatif_kernel"), elem_id="whatif-kernel"))
-        ui.add("whatif-stride", gr.Slider(1, 4, value=WHATIF["stride"], step=1, label=T("whatif_stride"), elem_id="whatif-stride"))
+        for name, top in (("kernel", 8), ("stride", 4)):
+            ui.add(f"whatif-{name}", gr.Slider(1, top, value=WHATIF[name], step=1, label=T(f"whatif_{name}"),
+                                               elem_id=f"whatif-{name}"))  # fmt: skip
     ui.add("whatif-out", gr.HTML(elem_id="whatif-out"))
 
 
