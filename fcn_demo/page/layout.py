@@ -29,6 +29,8 @@ HEAD_WORDS = (
     "undo",
     "more_tabs",
     "processing",
+    "queue_busy",
+    "file_too_big",
 )  # the gen.aria.* phrases the head's script sets
 
 
