@@ -31,6 +31,8 @@ HEAD_WORDS = (
     "processing",
     "queue_busy",
     "file_too_big",
+    "megabytes",
+    "error",
 )  # the gen.aria.* phrases the head's script sets
 
 
