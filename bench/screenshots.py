@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO)
     outcomes = Outcomes()
     with tempfile.TemporaryDirectory(prefix="fcn-demo-shots-") as shots:
-        code = pytest.main([*TESTS, "--screenshots", shots, "-p", "no:cacheprovider", *args.pytest_args],
-                           plugins=[outcomes])  # fmt: skip
+        # The heavy queue test included; the lesson walked at each size and in each language once.
+        code = pytest.main([*TESTS, "--screenshots", shots, "-p", "no:cacheprovider", "-m", "heavy or not heavy",
+                            "--walks", "each", *args.pytest_args], plugins=[outcomes])  # fmt: skip
         taken = sorted(Path(shots).rglob("*.png"))
         # Kept when every test passed (pytest's own exit status also counts a file the run changed in
         # the tree, which may be someone's edit made meanwhile: it is reported, and returned).

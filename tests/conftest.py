@@ -37,8 +37,9 @@ TEST_TMP = tempfile.mkdtemp(prefix="fcn-demo-tests-")
 os.environ["GRADIO_TEMP_DIR"] = os.environ["TMPDIR"] = tempfile.tempdir = TEST_TMP
 atexit.register(shutil.rmtree, TEST_TMP, ignore_errors=True)
 
-# Two threads are all this machine (and CI) has; more would only oversubscribe.
-torch.set_num_threads(2)
+# Two threads are all this machine (and CI) has; more would only oversubscribe. The suite runs in two
+# pytest-xdist workers (pyproject's addopts): one thread each.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 # Where the browser tests save their screenshots: a folder of the run's temp folder, gone after the
 # run, unless --screenshots DIR names another (python bench/screenshots.py: docs/screenshots/).
@@ -49,8 +50,9 @@ KEEP_SHOTS = False
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--screenshots", metavar="DIR", default=None,
                      help="save the README's screenshots in DIR (default: none are kept; see bench/screenshots.py)")  # fmt: skip
-    parser.addoption("--all-walks", action="store_true",
-                     help="walk the guided lesson at every screen size in every language (default: each once)")  # fmt: skip
+    parser.addoption("--walks", choices=("one", "each", "all"), default="one",
+                     help="the guided lesson's browser walks: one (a phone in Chinese, the default), each size and "
+                          "each language once (three), or all nine")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,7 +1,8 @@
 """The guided lesson as a learner and a teacher meet it, in Debian's Chromium: every step opened in
 turn, its question answered, its answer revealed and read, at a desk (1440x900, English), a projector
 (1280x720, Russian) and a phone (390x844, Chinese): each size and each language walks the whole
-lesson, with axe-core on every step. ``--all-walks`` walks every size in every language (nine walks).
+lesson, with axe-core on every step. By default one walk, the hardest (a phone in Chinese);
+``--walks each`` walks each size and each language once (three walks), ``--walks all`` all nine.
 Then: the answers change with the sample, progress survives a reload, a link opens its step, and a
 teacher reveals without predicting. With ``--screenshots DIR`` every step of every walk is kept
 (``python bench/screenshots.py`` puts them in docs/screenshots/lesson/)."""
@@ -28,7 +29,7 @@ SCRIPT = {"en": r"[A-Za-z]", "ru": r"[А-Яа-яЁё]", "zh-CN": r"[\u4e00-\u9ff
 
 def pytest_generate_tests(metafunc):
     if "walk" in metafunc.fixturenames:
-        walks = EVERY_WALK if metafunc.config.getoption("--all-walks") else WALKS
+        walks = {"one": WALKS[-1:], "each": WALKS, "all": EVERY_WALK}[metafunc.config.getoption("--walks")]
         metafunc.parametrize("walk", walks, ids=[f"{s}-{lang}" for s, lang in walks])
 
 
