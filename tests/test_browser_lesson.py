@@ -33,16 +33,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("walk", walks, ids=[f"{s}-{lang}" for s, lang in walks])
 
 
+# A step's answer as it reads: its verdict and its words (not Gradio's timer over a pending answer).
+SAID = """id => [...document.querySelectorAll(`#lesson-answer-${id} .lesson-verdict, #lesson-answer-${id} .lesson-said`)]
+    .map(e => e.innerText).join("\\n\\n")"""
+
+
 def answer(pg, step_id: str, previous: str | None = None) -> str:
     """Check step ``step_id``'s answer (its first choice) and wait for an answer other than ``previous``."""
     pg.locator(f"#lesson-choice-{step_id} label").first.click()
     pg.locator(f"#lesson-check-{step_id}").click()
-    pg.wait_for_function(
-        "([id, before]) => { const v = document.querySelector(`#lesson-answer-${id} .lesson-verdict`);"
-        " return v && document.querySelector(`#lesson-answer-${id}`).innerText !== before; }",
-        arg=[step_id, previous or ""],
-    )
-    return pg.locator(f"#lesson-answer-{step_id}").inner_text()
+    pg.wait_for_function(f"([id, before]) => {{ const said = ({SAID})(id); return said && said !== before; }}",
+                         arg=[step_id, previous or ""])  # fmt: skip
+    return pg.evaluate(SAID, step_id)
 
 
 def opened_step(pg, i: int) -> None:
