@@ -109,6 +109,7 @@ def test_three_quick_clicks_show_only_the_last(page, app_url, tmp_path):
     tab(page, COMPARE)
 
 
+@pytest.mark.heavy  # the race of clicks alone runs by default (test_three_quick_clicks_show_only_the_last)
 def test_a_photo_and_a_click_the_newer_wins(page, tmp_path):
     """An upload supersedes a sample click still running, and a click an upload. (An upload counts
     from when its file has reached the server: a click while the file is still on its way is older.)"""
@@ -306,6 +307,7 @@ def test_the_share_link_round_trips(browser, app_url):
     assert parse_qs(urlsplit(url).query) == parse_qs(query), url
 
 
+@pytest.mark.heavy  # by default the lesson's last step and the phone's finger grade a painting
 def test_the_exercise_grades_a_painted_mask(page):
     """Paint a stroke on the sample, grade it: the student's scores beside the four models'."""
     show(page)

@@ -143,9 +143,11 @@ def _schedule(visitor: str, requested: int) -> None:
 
 
 def _release(visitor: str, requested: int, used: float) -> None:
+    """Bill the time the call took, at most what it asked for: ZeroGPU ends a call at its duration, so
+    a call never costs more (here, on a busy CPU, a call may run past it: still billed its duration)."""
     with _lock:
         _reserved[visitor] -= round(requested * DURATION_FACTOR)
-        _spent[visitor] = _spent.get(visitor, 0.0) + used
+        _spent[visitor] = _spent.get(visitor, 0.0) + min(used, requested)
 
 
 def _requested(duration, args, kwargs) -> int:
